@@ -1,0 +1,292 @@
+"""The collection catalog (信用数据归集清单): datasets, their fields and rules, as data.
+
+Reads ``catalogs/departments.yaml``, ``catalogs/publication_periods.yaml`` and
+every ``catalogs/datasets/*.yaml``; validates them against the models below and
+cross-references them. A broken catalog raises :class:`CatalogError` naming the
+file, the dataset and the field. Adding a dataset needs a YAML file only.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import unicodedata
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CODE_PATTERN = r"^[A-Z][A-Z0-9_]{0,62}$"  # field codes become SQL column names
+ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"  # dataset / department ids become table and folder names
+
+
+class CatalogError(ValueError):
+    """The catalog is malformed; the message names file, dataset and field."""
+
+
+class Disclosure(StrEnum):
+    PUBLIC = "public"  # 公开
+    CONDITIONAL = "conditional"  # 有条件公开
+    AUTHORIZED = "authorized"  # 授权查询 / 政务共享
+
+
+class FieldType(StrEnum):
+    TEXT = "text"
+    ENUM = "enum"
+    USCC = "uscc"  # 统一社会信用代码, GB 32100-2015
+    ORG_CODE = "org_code"  # 组织机构代码, GB 11714
+    RESIDENT_ID = "resident_id"  # 公民身份号码, GB 11643
+    DATE = "date"
+    AMOUNT = "amount"  # decimal; unit in the field's ``unit``
+    INTEGER = "integer"
+
+
+CODE_TYPES = {FieldType.USCC, FieldType.ORG_CODE, FieldType.RESIDENT_ID}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Model):
+    code: Annotated[str, Field(pattern=CODE_PATTERN)]
+    name_zh: str
+    type: FieldType = FieldType.TEXT
+    required: bool = False
+    allowed_values: list[str] | None = None
+    multi: bool = False  # several allowed values in one cell, separated by ; ； 、 or ,
+    aliases: list[str] = []
+    disclosure: Disclosure | None = None  # defaults to the dataset's level
+    max_length: Annotated[int, Field(gt=0)] = 4000
+    unit: str | None = None  # e.g. 万元
+    min_value: float | None = None
+    max_value: float | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _enum_has_values(self) -> FieldSpec:
+        if self.type is FieldType.ENUM and not self.allowed_values:
+            raise ValueError("an enum field needs allowed_values")
+        return self
+
+
+class Timeliness(_Model):
+    working_days: Annotated[int, Field(gt=0)]
+    date_field: str  # the decision date the deadline counts from
+
+
+class SubjectFields(_Model):
+    """Which fields identify the subject (行政相对人) of a record."""
+
+    name_field: str
+    uscc_field: str | None = None
+    type_field: str | None = None
+    id_field: str | None = None  # a natural person's ID number
+
+
+class DateOrder(_Model):
+    """``start`` must not be after ``end`` when both are present (e.g. 有效期自 <= 有效期至)."""
+
+    start: str
+    end: str
+
+
+class Dataset(_Model):
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    name_zh: str
+    category: Literal["register", "double_publicity", "payment", "admin_management", "other"]
+    departments: list[str]
+    disclosure: Disclosure
+    subject_types: list[Literal["legal_entity", "natural_person", "individual_business"]]
+    timeliness: Timeliness | None = None
+    publication_period: str | None = None
+    code_error_threshold: Annotated[float, Field(ge=0, le=1)] = 0.0001
+    inbox_patterns: Annotated[list[str], Field(min_length=1)]
+    key_fields: Annotated[list[str], Field(min_length=1)]
+    subject: SubjectFields
+    date_order: list[DateOrder] = []
+    fields: Annotated[list[FieldSpec], Field(min_length=1)]
+    description: str | None = None
+
+    def field(self, code: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.code == code:
+                return spec
+        raise KeyError(code)
+
+    @property
+    def field_codes(self) -> list[str]:
+        return [f.code for f in self.fields]
+
+    def disclosure_of(self, spec: FieldSpec) -> Disclosure:
+        return spec.disclosure or self.disclosure
+
+    def matches_file(self, file_name: str) -> bool:
+        name = file_name.lower()
+        return any(fnmatch.fnmatch(name, p.lower()) for p in self.inbox_patterns)
+
+
+class Department(_Model):
+    code: Annotated[str, Field(pattern=ID_PATTERN)]
+    name_zh: str
+    uscc: str | None = None
+
+
+class PublicationPeriod(_Model):
+    name_zh: str
+    min_months: int
+    max_months: int
+    repairable: bool = True
+    source: str
+
+
+def header_key(text: str) -> str:
+    """How a header is compared with catalog codes and aliases: NFKC, no spaces, casefolded."""
+    text = unicodedata.normalize("NFKC", text).replace("\ufeff", "")
+    return "".join(text.split()).casefold()
+
+
+class Catalog:
+    def __init__(
+        self,
+        datasets: dict[str, Dataset],
+        departments: dict[str, Department],
+        periods: dict[str, PublicationPeriod],
+    ) -> None:
+        self.datasets = datasets
+        self.departments = departments
+        self.periods = periods
+
+    def dataset(self, dataset_id: str) -> Dataset:
+        try:
+            return self.datasets[dataset_id]
+        except KeyError:
+            known = ", ".join(sorted(self.datasets))
+            raise CatalogError(f"unknown dataset '{dataset_id}'; the catalog has: {known}") from None
+
+    def department(self, code: str) -> Department:
+        try:
+            return self.departments[code]
+        except KeyError:
+            known = ", ".join(sorted(self.departments))
+            raise CatalogError(f"unknown department '{code}'; the catalog has: {known}") from None
+
+    def route(self, department: str, file_name: str) -> list[Dataset]:
+        """Datasets whose inbox patterns match a file a department dropped."""
+        return [
+            ds
+            for ds in self.datasets.values()
+            if department in ds.departments and ds.matches_file(file_name)
+        ]
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def _explain(path: Path, owner: str, exc: ValidationError, raw: object) -> CatalogError:
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        where = ".".join(str(p) for p in loc)
+        # Name the field by its code when the error sits inside fields[i].
+        if len(loc) >= 2 and loc[0] == "fields" and isinstance(loc[1], int) and isinstance(raw, dict):
+            try:
+                code = raw["fields"][loc[1]].get("code", "?")
+                where = f"field '{code}' ({where})"
+            except (KeyError, IndexError, AttributeError, TypeError):
+                pass
+        lines.append(f"{path}: {owner}, {where}: {err['msg']}")
+    return CatalogError("\n".join(lines))
+
+
+def _check_dataset(path: Path, ds: Dataset, departments: dict, periods: dict) -> None:
+    def fail(what: str) -> None:
+        raise CatalogError(f"{path}: dataset '{ds.id}', {what}")
+
+    if path.stem != ds.id:
+        fail(f"id must equal the file name '{path.stem}'")
+    codes = ds.field_codes
+    seen: set[str] = set()
+    for code in codes:
+        if code in seen:
+            fail(f"field '{code}': duplicate field code")
+        seen.add(code)
+    owners: dict[str, str] = {}
+    for spec in ds.fields:
+        for alias in [spec.code, spec.name_zh, *spec.aliases]:
+            key = header_key(alias)
+            if owners.get(key, spec.code) != spec.code:
+                fail(f"field '{spec.code}': alias '{alias}' also belongs to '{owners[key]}'")
+            owners[key] = spec.code
+    refs = {"key_fields": ds.key_fields}
+    refs["subject"] = [v for v in ds.subject.model_dump().values() if v]
+    refs["date_order"] = [c for rule in ds.date_order for c in (rule.start, rule.end)]
+    if ds.timeliness:
+        refs["timeliness.date_field"] = [ds.timeliness.date_field]
+    for where, fields in refs.items():
+        for code in fields:
+            if code not in seen:
+                fail(f"{where}: '{code}' is not one of its fields")
+    for dept in ds.departments:
+        if dept not in departments:
+            fail(f"departments: '{dept}' is not in departments.yaml")
+    if ds.publication_period and ds.publication_period not in periods:
+        fail(f"publication_period: '{ds.publication_period}' is not in publication_periods.yaml")
+
+
+def load_catalog(catalog_dir: Path) -> Catalog:
+    """Load and validate the whole catalog; raises CatalogError on the first broken file."""
+    departments: dict[str, Department] = {}
+    dept_path = catalog_dir / "departments.yaml"
+    raw_depts = _read_yaml(dept_path) or []
+    if not isinstance(raw_depts, list):
+        raise CatalogError(f"{dept_path}: expected a list of departments")
+    for i, item in enumerate(raw_depts):
+        try:
+            dept = Department.model_validate(item)
+        except ValidationError as exc:
+            raise _explain(dept_path, f"department #{i + 1}", exc, item) from None
+        departments[dept.code] = dept
+
+    periods: dict[str, PublicationPeriod] = {}
+    period_path = catalog_dir / "publication_periods.yaml"
+    raw_periods = _read_yaml(period_path) or {}
+    if not isinstance(raw_periods, dict):
+        raise CatalogError(f"{period_path}: expected a mapping of period id to rule")
+    for key, item in raw_periods.items():
+        try:
+            periods[key] = PublicationPeriod.model_validate(item)
+        except ValidationError as exc:
+            raise _explain(period_path, f"period '{key}'", exc, item) from None
+
+    datasets: dict[str, Dataset] = {}
+    for path in sorted((catalog_dir / "datasets").glob("*.yaml")):
+        raw = _read_yaml(path)
+        owner = f"dataset '{raw.get('id', path.stem)}'" if isinstance(raw, dict) else "dataset"
+        try:
+            ds = Dataset.model_validate(raw)
+        except ValidationError as exc:
+            raise _explain(path, owner, exc, raw) from None
+        _check_dataset(path, ds, departments, periods)
+        datasets[ds.id] = ds
+    if not datasets:
+        raise CatalogError(f"{catalog_dir / 'datasets'}: no dataset files found")
+    return Catalog(datasets, departments, periods)
+
+
+@lru_cache(maxsize=4)
+def _cached(catalog_dir: str) -> Catalog:
+    return load_catalog(Path(catalog_dir))
+
+
+def get_catalog(catalog_dir: Path | None = None) -> Catalog:
+    from credit.settings import get_settings
+
+    return _cached(str(catalog_dir or get_settings().catalog_dir))

@@ -1,0 +1,140 @@
+"""Build, from a catalog dataset, the SQL that normalizes, types and checks one raw batch.
+
+The query is a chain of CTEs, ``source -> normalized -> typed -> checked``, over
+``raw.<dataset>`` for one ``$batch_id``. Its result has, per record: lineage,
+the typed values ready for ``clean.<dataset>``, ``reasons`` (``code:FIELD`` strings,
+empty when the record is clean) and ``evidence`` (JSON, e.g. the first copy of a
+duplicate). Field codes are validated identifiers; every catalog value (allowed
+values, bounds, units, lengths) is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from credit.catalog import CODE_TYPES, Dataset, FieldSpec, FieldType
+from warehouse.sql_names import ident, param, table
+
+_REASON_MACRO = {
+    FieldType.USCC: "uscc_reasons",
+    FieldType.ORG_CODE: "org_code_reasons",
+    FieldType.RESIDENT_ID: "resident_id_reasons",
+}
+
+
+def _normalize(spec: FieldSpec) -> str:
+    col = ident(spec.code)
+    if spec.type in CODE_TYPES:
+        return f"normalize_code({col})"
+    if spec.type is FieldType.TEXT:
+        return f"clean_text({col})"  # free text keeps its characters; only trimmed
+    return f"clean_text(fold_width({col}))"
+
+
+TYPED = {FieldType.DATE, FieldType.AMOUNT, FieldType.INTEGER}
+
+
+def _typed_name(spec: FieldSpec) -> str:
+    return ident(f"{spec.code}__t") if spec.type in TYPED else ident(spec.code)
+
+
+def _typed(spec: FieldSpec, params: dict) -> str:
+    col = ident(spec.code)
+    if spec.type is FieldType.DATE:
+        return f"parse_cn_date({col})"
+    if spec.type is FieldType.AMOUNT:
+        params[f"unit_{spec.code}"] = spec.unit
+        return f"parse_amount({col}, {param('unit', spec.code)}::VARCHAR)"
+    if spec.type is FieldType.INTEGER:
+        return f"try_cast(replace({col}, ',', '') AS BIGINT)"
+    return col
+
+
+def _checks(spec: FieldSpec, params: dict) -> tuple[list[str], list[str]]:
+    """(scalar reason expressions, list-valued reason expressions) for one field."""
+    n = ident(spec.code)  # normalized text
+    t = _typed_name(spec)  # typed value
+    tag = f"':{spec.code}'"
+    scalar: list[str] = []
+    lists: list[str] = []
+    if spec.required:
+        scalar.append(f"CASE WHEN {n} IS NULL THEN 'required_missing' || {tag} END")
+    params[f"maxlen_{spec.code}"] = spec.max_length
+    scalar.append(f"CASE WHEN length({n}) > {param('maxlen', spec.code)} THEN 'field_too_long' || {tag} END")
+    if spec.allowed_values:
+        params[f"allowed_{spec.code}"] = list(spec.allowed_values)
+        allowed = param("allowed", spec.code)
+        if spec.multi:
+            ok = f"list_bool_and(list_transform(string_split_regex({n}, '[;；、,]'), lambda v: list_contains({allowed}, trim(v))))"
+        else:
+            ok = f"list_contains({allowed}, {n})"
+        scalar.append(f"CASE WHEN {n} IS NOT NULL AND NOT {ok} THEN 'value_not_allowed' || {tag} END")
+    failure = {FieldType.DATE: "invalid_date", FieldType.AMOUNT: "invalid_amount", FieldType.INTEGER: "invalid_integer"}
+    if spec.type in failure:
+        scalar.append(f"CASE WHEN {n} IS NOT NULL AND {t} IS NULL THEN '{failure[spec.type]}' || {tag} END")
+    if spec.min_value is not None or spec.max_value is not None:
+        params[f"min_{spec.code}"] = spec.min_value
+        params[f"max_{spec.code}"] = spec.max_value
+        lo, hi = param("min", spec.code), param("max", spec.code)
+        scalar.append(
+            f"CASE WHEN {t} < {lo}::DOUBLE OR {t} > {hi}::DOUBLE THEN 'out_of_range' || {tag} END"
+        )
+    if spec.type in _REASON_MACRO:
+        lists.append(
+            f"CASE WHEN {n} IS NULL THEN [] ELSE "
+            f"list_transform({_REASON_MACRO[spec.type]}({n}), lambda r: r || {tag}) END"
+        )
+    return scalar, lists
+
+
+def build_check_sql(dataset: Dataset) -> tuple[str, dict]:
+    """SQL text and its parameters (without ``batch_id``, which the caller binds)."""
+    params: dict = {}
+    fields = dataset.fields
+    source_cols = ", ".join(ident(f.code) for f in fields)
+    normalized = ",\n        ".join(f"{_normalize(f)} AS {ident(f.code)}" for f in fields)
+    typed = "".join(f",\n        {_typed(f, params)} AS {_typed_name(f)}" for f in fields if f.type in TYPED)
+    final = ",\n    ".join(f"{_typed_name(f)} AS {ident(f.code)}" for f in fields)
+
+    scalar: list[str] = []
+    lists: list[str] = []
+    for spec in fields:
+        s, l = _checks(spec, params)
+        scalar += s
+        lists += l
+    for rule in dataset.date_order:
+        start, end = _typed_name(dataset.field(rule.start)), _typed_name(dataset.field(rule.end))
+        scalar.append(f"CASE WHEN {start} > {end} THEN 'date_order:{rule.end}' END")
+
+    keys = ", ".join(ident(k) for k in dataset.key_fields)
+    keys_present = " AND ".join(f"{ident(k)} IS NOT NULL" for k in dataset.key_fields)
+    scalar.append(f"CASE WHEN {keys_present} AND copy_no > 1 THEN 'duplicate_row' END")
+    reasons = f"list_filter([{', '.join(scalar)}], lambda r: r IS NOT NULL)"
+    if lists:
+        reasons = f"list_concat({reasons}, {', '.join(lists)})"
+
+    sql = f"""
+WITH source AS (
+    SELECT source_row, {source_cols}
+    FROM {table('raw', dataset.id)}
+    WHERE batch_id = $batch_id
+),
+normalized AS (
+    SELECT source_row,
+        {normalized}
+    FROM source
+),
+typed AS (
+    SELECT *,
+        row_number() OVER (PARTITION BY {keys} ORDER BY source_row) AS copy_no,
+        first_value(source_row) OVER (PARTITION BY {keys} ORDER BY source_row) AS first_row{typed}
+    FROM normalized
+),
+checked AS (
+    SELECT *, {reasons} AS reasons
+    FROM typed
+)
+SELECT source_row, reasons,
+    CASE WHEN copy_no > 1 THEN json_object('duplicate_of_row', first_row) END AS evidence,
+    {final}
+FROM checked
+"""
+    return sql, params

@@ -1,0 +1,151 @@
+"""Open the warehouse (one DuckDB file) and keep its schemas in step with the catalog.
+
+Schemas: ``raw`` (as received, all text, per dataset), ``clean`` (typed, per dataset,
+plus the ``subjects`` dimension), ``quarantine.rows`` (every rejected record with its
+reasons), ``audit`` (the batch ledger and every file arrival), ``ref`` (reference
+tables of the identifier engine). DuckDB allows one writer process at a time: the
+DAGs take the ``warehouse_writer`` pool slot before opening it for writing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from credit.catalog import CODE_TYPES, Catalog, Dataset, FieldType
+from credit.settings import Settings
+from warehouse.identifier_sql import install_identifier_macros
+from warehouse.sql_names import ident, table
+from warehouse.value_sql import install_value_macros
+
+FIXED_DDL = """
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS clean;
+CREATE SCHEMA IF NOT EXISTS quarantine;
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE TABLE IF NOT EXISTS audit.batches (
+    batch_id VARCHAR PRIMARY KEY,
+    dataset_id VARCHAR,
+    department VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    file_bytes BIGINT,
+    format VARCHAR,
+    encoding VARCHAR,
+    received_at TIMESTAMPTZ,
+    loaded_at TIMESTAMPTZ,
+    rows_in BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    status VARCHAR NOT NULL,          -- loaded | rejected | empty
+    file_reasons VARCHAR[],
+    message_zh VARCHAR,
+    header_map JSON,
+    unmapped_headers VARCHAR[],
+    run_id VARCHAR,
+    CHECK (rows_in = rows_loaded + rows_quarantined)
+);
+CREATE SEQUENCE IF NOT EXISTS audit.arrival_seq;
+CREATE TABLE IF NOT EXISTS audit.arrivals (
+    arrival_id BIGINT PRIMARY KEY DEFAULT nextval('audit.arrival_seq'),
+    batch_id VARCHAR NOT NULL,
+    department VARCHAR,
+    source_file VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    seen_at TIMESTAMPTZ NOT NULL,
+    outcome VARCHAR NOT NULL          -- loaded | replaced | duplicate
+);
+CREATE TABLE IF NOT EXISTS quarantine.rows (
+    batch_id VARCHAR NOT NULL,
+    dataset_id VARCHAR,
+    department VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL,
+    source_row BIGINT,
+    reasons VARCHAR[] NOT NULL,
+    message_zh VARCHAR NOT NULL,
+    record JSON,
+    evidence JSON,
+    status VARCHAR NOT NULL DEFAULT 'open'   -- open | corrected
+);
+CREATE TABLE IF NOT EXISTS clean.subjects (
+    subject_key VARCHAR PRIMARY KEY,
+    subject_kind VARCHAR NOT NULL,    -- legal_entity | natural_person | unidentified
+    uscc VARCHAR,
+    name VARCHAR,
+    in_register BOOLEAN NOT NULL,
+    first_batch VARCHAR NOT NULL,
+    last_batch VARCHAR NOT NULL
+);
+"""
+
+CLEAN_TYPES = {
+    FieldType.DATE: "DATE",
+    FieldType.AMOUNT: "DECIMAL(18, 6)",
+    FieldType.INTEGER: "BIGINT",
+}
+
+
+def clean_columns(dataset: Dataset) -> list[tuple[str, str]]:
+    """(column, type) of ``clean.<dataset>``; a resident ID is kept masked plus a salted hash."""
+    columns = [("batch_id", "VARCHAR"), ("source_row", "BIGINT"), ("subject_key", "VARCHAR")]
+    for spec in dataset.fields:
+        columns.append((spec.code, CLEAN_TYPES.get(spec.type, "VARCHAR")))
+        if spec.type is FieldType.RESIDENT_ID:
+            columns.append((f"{spec.code}_HASH", "VARCHAR"))
+    return columns
+
+
+def raw_columns(dataset: Dataset) -> list[tuple[str, str]]:
+    return [("batch_id", "VARCHAR"), ("source_row", "BIGINT")] + [(c, "VARCHAR") for c in dataset.field_codes]
+
+
+def _ensure_table(con: duckdb.DuckDBPyConnection, schema: str, name: str, columns: list[tuple[str, str]]) -> None:
+    """Create the table, or add the columns a newer catalog introduced."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table(schema, name)} ({', '.join(f'{ident(c)} {t}' for c, t in columns)})")
+    existing = {
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
+    for column, type_ in columns:
+        if column not in existing:
+            con.execute(f"ALTER TABLE {table(schema, name)} ADD COLUMN {ident(column)} {type_}")
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
+    con.execute(FIXED_DDL)
+    for dataset in catalog.datasets.values():
+        _ensure_table(con, "raw", dataset.id, raw_columns(dataset))
+        _ensure_table(con, "clean", dataset.id, clean_columns(dataset))
+
+
+def connect(settings: Settings, catalog: Catalog | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file with the memory and thread limits of the settings."""
+    path: Path = settings.warehouse_path
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"no warehouse yet at {path}: run an ingest first (make demo)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(
+        str(path),
+        read_only=read_only,
+        config={
+            "memory_limit": settings.duckdb_memory_limit,
+            "threads": settings.duckdb_threads,
+            "temp_directory": str(settings.data_root / "duckdb_tmp"),
+        },
+    )
+    if not read_only:
+        install_value_macros(con)
+        install_identifier_macros(con)
+        if catalog is not None:
+            ensure_schema(con, catalog)
+    return con
+
+
+def id_salt() -> str:
+    """Salt for hashing personal IDs. Set CREDIT_ID_SALT in production; the default serves the demo."""
+    return os.environ.get("CREDIT_ID_SALT", "rushan-demo-salt")
