@@ -28,14 +28,14 @@ import hashlib
 import io
 import json
 import random
-import re
 import unicodedata
 import zipfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 from credit import demo_names as names
 from credit.catalog import Catalog, Dataset, FieldType, get_catalog
@@ -59,9 +59,28 @@ REGISTRARS = {
     "371003": "威海市文登区市场监督管理局",
     "371082": "荣成市市场监督管理局",
 }
-# Birth-place codes of resident IDs: Rushan mostly, neighbours, and 文登市 371081 (retired 2014,
-# still valid in IDs issued before).
-RID_DIVISIONS = ("371083",) * 14 + ("371081", "371002", "371082", "370682", "370687")
+# Birth-place codes of resident IDs (GB/T 2260 as kept in stdnum/cn/loc.dat): the county's
+# code in use in the birth year, first year of each code. Rushan was 乳山县 under 烟台地区,
+# 烟台市 (1983), 威海市 (1987), then 乳山市 (1993).
+RID_COUNTIES = {
+    "乳山": ((0, "372130"), (1983, "370630"), (1987, "371021"), (1993, "371083")),
+    "文登": (
+        (0, "372132"),
+        (1983, "370632"),
+        (1987, "371022"),
+        (1988, "379011"),
+        (1989, "371081"),
+        (2014, "371003"),
+    ),
+    "荣成": ((0, "372133"), (1983, "370633"), (1987, "371023"), (1988, "379012"), (1989, "371082")),
+}
+RID_HOME = ("乳山",) * 16 + ("文登", "文登", "荣成", "荣成")
+
+
+def birth_place_code(county: str, year: int) -> str:
+    return [code for first, code in RID_COUNTIES[county] if first <= year][-1]
+
+
 FORMULA_TEXT = "=cmd|' /C calc'!A0"  # CSV-injection probe: must stay plain text
 UNDECODABLE = "\ue000"  # placeholder replaced by b"\xff\xfe" when the line is encoded
 NATURAL, LEGAL, INDIVIDUAL = "自然人", "法人及非法人组织", "个体工商户"
@@ -131,7 +150,7 @@ def _rand_date(rng: random.Random, start: date, end: date, workday: bool = False
 
 
 def _add_years(day: date, years: int) -> date:
-    """Same day ``years`` later, minus one (a licence valid 5 years from 2022-03-01 ends 2027-02-28)."""
+    """The last day of a validity of ``years`` (5 years from 2022-03-01 end on 2027-02-28)."""
     try:
         later = day.replace(year=day.year + years)
     except ValueError:  # 29 February
@@ -145,8 +164,7 @@ def _month_end(year: int, month: int) -> date:
 
 def fmt_amount(value: Decimal | float | int) -> str:
     """Plain decimal without exponent or trailing zeros: 1234.50 -> '1234.5'."""
-    text = format(Decimal(str(value)).normalize(), "f")
-    return text
+    return format(Decimal(str(value)).normalize(), "f")
 
 
 def _zh_date(day: date) -> str:
@@ -172,6 +190,7 @@ class City:
         self.firms = [e for e in self.active if e.kind in ("企业", "个体工商户", "农民专业合作社")]
         self.companies = [e for e in self.firms if e.kind == "企业"]
         self.orgs = [e for e in self.active if e.kind in ("事业单位", "社会组织")]
+        self.by_code = {e.uscc: e for e in everyone}
 
     # people
     def person(self, rng: random.Random, born: tuple[int, int] = (1955, 2002)) -> Person:
@@ -179,7 +198,8 @@ class City:
         given = "".join(rng.choice(names.GIVEN_CHARS) for _ in range(rng.choice((1, 2, 2, 2))))
         while True:
             birth = _rand_date(rng, date(born[0], 1, 1), date(born[1], 12, 31))
-            first17 = f"{rng.choice(RID_DIVISIONS)}{birth:%Y%m%d}{rng.randint(1, 999):03d}"
+            place = birth_place_code(rng.choice(RID_HOME), birth.year)
+            first17 = f"{place}{birth:%Y%m%d}{rng.randint(1, 999):03d}"
             rid = first17 + rid_check_char(first17)
             if rid not in self._rids:
                 break
@@ -218,18 +238,22 @@ class City:
     def _town(self) -> str:
         return self.rng.choice(names.TOWNS)
 
-    def _address(self, division: str) -> str:
+    def _address(self, division: str, town: str | None = None) -> str:
         rng = self.rng
         street = rng.choice(names.STREETS)
         if division == RUSHAN:
-            return f"山东省威海市乳山市{self._town()}{street}{rng.randint(1, 299)}号"
+            return f"山东省威海市乳山市{town or self._town()}{street}{rng.randint(1, 299)}号"
         county = {"371002": "环翠区", "371003": "文登区", "371082": "荣成市"}[division]
         return f"山东省威海市{county}{street}{rng.randint(1, 299)}号"
 
     def _trade(self) -> str:
         chars = names.TRADE_CHARS
         i = self.rng.randrange(0, len(chars) - 1)
-        return chars[i : i + 2] if self.rng.random() < 0.5 else self.rng.choice(chars) + self.rng.choice(chars)
+        return (
+            chars[i : i + 2]
+            if self.rng.random() < 0.5
+            else self.rng.choice(chars) + self.rng.choice(chars)
+        )
 
     def company(self, digits_only: bool = False, division: str | None = None) -> Entity:
         rng = self.rng
@@ -246,7 +270,9 @@ class City:
                 return f"山东{self._trade()}{industry}有限公司乳山分公司"
             return f"{rng.choice(('乳山市', '乳山'))}{self._trade()}{industry}{suffix}"
 
-        capital = rng.choice((10, 30, 50, 100, 100, 200, 300, 500, 500, 1000, 2000, 3000, 5000, 12000))
+        capital = rng.choice(
+            (10, 30, 50, 100, 100, 200, 300, 500, 500, 1000, 2000, 3000, 5000, 12000)
+        )
         return Entity(
             uscc=code,
             name=self._unique_name(make),
@@ -271,11 +297,11 @@ class City:
         rng = self.rng
         code = self._code("92", RUSHAN, "MA" if rng.random() < 0.7 else "digits")
         owner = self.person(rng, (1960, 2000))
+        town = self._town()
 
         def make() -> str:
-            town = self._town().replace("街道", "")
             mark = owner.name[0] + "记" if rng.random() < 0.4 else self._trade()
-            return f"乳山市{town}{mark}{rng.choice(names.SHOP_TYPES)}"
+            return f"乳山市{town.replace('街道', '')}{mark}{rng.choice(names.SHOP_TYPES)}"
 
         return Entity(
             uscc=code,
@@ -286,16 +312,17 @@ class City:
             capital=fmt_amount(rng.choice((1, 2, 3, 5, 10, 20))) if rng.random() < 0.6 else None,
             registrar=REGISTRARS[RUSHAN],
             status=self._status(),
-            address=self._address(RUSHAN),
+            address=self._address(RUSHAN, town),
         )
 
     def cooperative(self) -> Entity:
         rng = self.rng
         code = self._code("93", RUSHAN, "MA")
+        town = self._town()
 
         def make() -> str:
-            town = self._town().replace("街道", "")
-            return f"乳山市{town}{self._trade()}{rng.choice(names.COOP_PRODUCTS)}专业合作社"
+            product = rng.choice(names.COOP_PRODUCTS)
+            return f"乳山市{town.replace('街道', '')}{self._trade()}{product}专业合作社"
 
         return Entity(
             uscc=code,
@@ -306,19 +333,25 @@ class City:
             capital=fmt_amount(rng.choice((10, 50, 100, 200, 500))),
             registrar=REGISTRARS[RUSHAN],
             status=self._status(),
-            address=f"山东省威海市乳山市{self._town()}"
+            address=f"山东省威海市乳山市{town}"
             f"{rng.choice(names.VILLAGE_STEMS)}{rng.choice(names.VILLAGE_SURNAMES)}家村",
         )
 
     def institution(self) -> Entity:
         rng = self.rng
         code = self._code("12", RUSHAN, "4")
+        town = self._town()
 
         def make() -> str:
-            if rng.random() < 0.7:
+            roll = rng.random()
+            if roll < 0.6:
                 return "乳山市" + rng.choice(names.PUBLIC_INSTITUTIONS)
-            town = self._town()
-            return f"乳山市{town}" + rng.choice(("卫生院", "中心学校", "便民服务中心", "综合文化站"))
+            if roll < 0.85:
+                return f"乳山市{town}" + rng.choice(
+                    ("卫生院", "中心学校", "便民服务中心", "综合文化站")
+                )
+            village = rng.choice(names.VILLAGE_STEMS) + rng.choice(names.VILLAGE_SURNAMES)
+            return f"乳山市{town}{village}家村" + rng.choice(("卫生室", "小学", "幼儿园"))
 
         return Entity(
             uscc=code,
@@ -329,12 +362,14 @@ class City:
             capital=fmt_amount(rng.choice((10, 50, 100, 300, 1000, 3000))),
             registrar="乳山市事业单位登记管理局",
             status="存续",
-            address=self._address(RUSHAN),
+            address=self._address(RUSHAN, town),
         )
 
     def social_org(self, category: str) -> Entity:
         rng = self.rng
-        code = self._code("5" + category, RUSHAN, "5" if category == "1" and rng.random() < 0.5 else "MJ")
+        code = self._code(
+            "5" + category, RUSHAN, "5" if category == "1" and rng.random() < 0.5 else "MJ"
+        )
 
         def make() -> str:
             if category == "1":
@@ -345,7 +380,9 @@ class City:
                 return "乳山市" + rng.choice(names.FOUNDATIONS)
             if rng.random() < 0.5:
                 return "乳山市" + rng.choice(names.PRIVATE_NONPROFITS)
-            return "乳山市" + self._trade() + rng.choice(("幼儿园", "培训学校", "养老院", "康复中心"))
+            return (
+                "乳山市" + self._trade() + rng.choice(("幼儿园", "培训学校", "养老院", "康复中心"))
+            )
 
         return Entity(
             uscc=code,
@@ -358,6 +395,13 @@ class City:
             status="存续",
             address=self._address(RUSHAN),
         )
+
+    def spare_company(self) -> Entity:
+        """A register-only company (no other feed names it) with an all-digit code."""
+        return replace(self.company(digits_only=True, division=RUSHAN), status="存续")
+
+    def spare_social_org(self) -> Entity:
+        return self.social_org("1")
 
     def _build(self, total: int) -> None:
         n_inst = max(2, round(total * 0.01))
@@ -460,14 +504,17 @@ BAD_ENUMS = {
     "JL_LB": ["表彰", "嘉奖"],
 }
 BAD_DATES = ["2022-13-45", "2022年2月30日", "2022-02-29", "20221341", "2022/4/31", "2022.00.12"]
-BAD_AMOUNTS = {"万元": ["壹万元", "伍仟元", "叁万伍仟元整", "贰佰元"], "元": ["伍佰元", "壹仟贰佰元整", "捌拾元"]}
+BAD_AMOUNTS = {
+    "万元": ["壹万元", "伍仟元", "叁万伍仟元整", "贰佰元"],
+    "元": ["伍佰元", "壹仟贰佰元整", "捌拾元"],
+}
 
 
 class Injector:
     """Applies a file's defect plan; each mutation leaves exactly one reason on its row."""
 
-    def __init__(self, feed: Feed, city: City, rng: random.Random) -> None:
-        self.feed, self.ds, self.city, self.rng = feed, feed.dataset, city, rng
+    def __init__(self, feed: Feed, rng: random.Random) -> None:
+        self.feed, self.ds, self.rng = feed, feed.dataset, rng
         self.keys = Counter(_key(self.ds, r.values) for r in feed.rows)
 
     # helpers
@@ -475,10 +522,15 @@ class Injector:
         return field_code or self.ds.subject.uscc_field
 
     def _valid_code_at(self, row: Row, code: str) -> str | None:
+        """The canonical, valid USCC in ``code``: the registered subject's, or an agency's."""
         value = row.values.get(code)
         if isinstance(value, str) and len(value) == 18 and not uscc_reasons(value) and row.entity:
             return value
-        if isinstance(value, str) and code != self.ds.subject.uscc_field and not uscc_reasons(value):
+        if (
+            isinstance(value, str)
+            and code != self.ds.subject.uscc_field
+            and not uscc_reasons(value)
+        ):
             return value  # agency codes
         return None
 
@@ -554,19 +606,30 @@ class Injector:
         return None
 
     def required_missing(self, row: Row, f: str | None):
-        candidates = [f] if f else [
-            s.code for s in self.ds.fields
-            if s.required and s.type is FieldType.TEXT and s.code not in self.ds.key_fields
-        ]
+        candidates = (
+            [f]
+            if f
+            else [
+                s.code
+                for s in self.ds.fields
+                if s.required and s.type is FieldType.TEXT and s.code not in self.ds.key_fields
+            ]
+        )
         candidates = [c for c in candidates if _filled(row, c)]
         if not candidates:
             return None
         code = self.rng.choice(candidates)
-        empty = self.rng.choice(("", "  ", None)) if self.feed.fmt != "csv" else self.rng.choice(("", "", " "))
+        empty = (
+            self.rng.choice(("", "  ", None))
+            if self.feed.fmt != "csv"
+            else self.rng.choice(("", "", " "))
+        )
         return {code: empty}, self._q("required_missing", code)
 
     def invalid_date(self, row: Row, f: str | None):
-        dates = [s.code for s in self.ds.fields if s.type is FieldType.DATE and _filled(row, s.code)]
+        dates = [
+            s.code for s in self.ds.fields if s.type is FieldType.DATE and _filled(row, s.code)
+        ]
         free = [c for c in dates if c not in _date_fields_in_rules(self.ds)]
         candidates = [f] if f else (free or dates)
         if not candidates:
@@ -575,7 +638,13 @@ class Injector:
         return {code: self.rng.choice(BAD_DATES)}, self._q("invalid_date", code)
 
     def value_not_allowed(self, row: Row, f: str | None):
-        enums = [f] if f else [s.code for s in self.ds.fields if s.type is FieldType.ENUM and _filled(row, s.code)]
+        enums = (
+            [f]
+            if f
+            else [
+                s.code for s in self.ds.fields if s.type is FieldType.ENUM and _filled(row, s.code)
+            ]
+        )
         if not enums:
             return None
         code = self.rng.choice(enums)
@@ -586,11 +655,21 @@ class Injector:
         return {code: bad}, self._q("value_not_allowed", code)
 
     def invalid_amount(self, row: Row, f: str | None):
-        amounts = [f] if f else [s.code for s in self.ds.fields if s.type is FieldType.AMOUNT and _filled(row, s.code)]
+        amounts = (
+            [f]
+            if f
+            else [
+                s.code
+                for s in self.ds.fields
+                if s.type is FieldType.AMOUNT and _filled(row, s.code)
+            ]
+        )
         if not amounts:
             return None
         code = self.rng.choice(amounts)
-        bad = self.rng.choice(BAD_AMOUNTS.get(self.ds.field(code).unit or "万元", BAD_AMOUNTS["万元"]))
+        bad = self.rng.choice(
+            BAD_AMOUNTS.get(self.ds.field(code).unit or "万元", BAD_AMOUNTS["万元"])
+        )
         return {code: bad}, self._q("invalid_amount", code)
 
     def date_order(self, row: Row, f: str | None):
@@ -613,7 +692,8 @@ class Injector:
         for changes in options:
             values = {**row.values, **changes}
             broken = [
-                r for r in rules
+                r
+                for r in rules
                 if date.fromisoformat(str(values[r.start])) > date.fromisoformat(str(values[r.end]))
             ]
             if broken == [target]:
@@ -650,7 +730,13 @@ class Injector:
         return {f: text}, self._n("uscc_spaced", f, code)
 
     def date_alt_format(self, row: Row, f: str | None):
-        dates = [f] if f else [s.code for s in self.ds.fields if s.type is FieldType.DATE and _filled(row, s.code)]
+        dates = (
+            [f]
+            if f
+            else [
+                s.code for s in self.ds.fields if s.type is FieldType.DATE and _filled(row, s.code)
+            ]
+        )
         if not dates:
             return None
         code = self.rng.choice(dates)
@@ -667,11 +753,18 @@ class Injector:
         return {code: text}, self._n("date_alt_format", code, day.isoformat())
 
     def amount_thousands(self, row: Row, f: str | None):
-        amounts = [f] if f else [
-            s.code for s in self.ds.fields
-            if s.type is FieldType.AMOUNT and _filled(row, s.code)
-            and isinstance(row.values[s.code], str) and Decimal(str(row.values[s.code])) >= 1000
-        ]
+        amounts = (
+            [f]
+            if f
+            else [
+                s.code
+                for s in self.ds.fields
+                if s.type is FieldType.AMOUNT
+                and _filled(row, s.code)
+                and isinstance(row.values[s.code], str)
+                and Decimal(str(row.values[s.code])) >= 1000
+            ]
+        )
         if not amounts:
             return None
         code = self.rng.choice(amounts)
@@ -681,10 +774,18 @@ class Injector:
         return {code: text}, self._n("amount_thousands", code, plain)
 
     def amount_unit(self, row: Row, f: str | None):
-        amounts = [f] if f else [
-            s.code for s in self.ds.fields
-            if s.type is FieldType.AMOUNT and s.unit and isinstance(row.values.get(s.code), str) and _filled(row, s.code)
-        ]
+        amounts = (
+            [f]
+            if f
+            else [
+                s.code
+                for s in self.ds.fields
+                if s.type is FieldType.AMOUNT
+                and s.unit
+                and isinstance(row.values.get(s.code), str)
+                and _filled(row, s.code)
+            ]
+        )
         if not amounts:
             return None
         code = self.rng.choice(amounts)
@@ -711,8 +812,11 @@ class Injector:
 
     def undecodable_bytes(self, row: Row, f: str | None):
         texts = [
-            s.code for s in self.ds.fields
-            if s.type is FieldType.TEXT and s.code not in self.ds.key_fields and _filled(row, s.code)
+            s.code
+            for s in self.ds.fields
+            if s.type is FieldType.TEXT
+            and s.code not in self.ds.key_fields
+            and _filled(row, s.code)
             and s.code in self.feed.columns
         ]
         if self.feed.fmt != "csv" or not texts:
@@ -724,18 +828,18 @@ class Injector:
         return {code: value[:cut] + UNDECODABLE + value[cut:]}, self._q("undecodable_bytes", "")
 
     # driver
-    def apply(self, plan: list[tuple]) -> None:
-        for item in plan:
-            kind, count = item[0], item[1]
-            field_code = item[2] if len(item) > 2 else None
+    def apply(self, plan: list[tuple[str, int | None, str | None]]) -> None:
+        for kind, count, field_code in plan:
             if kind == "duplicate_row":
                 self._duplicates(count)
                 continue
             mutate = getattr(self, kind)
             register = self.ds.category == "register"
             candidates = [
-                r for r in self.feed.rows
-                if r.defect is None and not r.numeric
+                r
+                for r in self.feed.rows
+                if r.defect is None
+                and not r.numeric
                 # register rows: quarantined defects only on spare entities nobody else uses
                 and (not register or r.spare == (kind in QUARANTINE_KINDS))
             ]
@@ -774,9 +878,20 @@ class Injector:
 
 
 QUARANTINE_KINDS = {
-    "uscc_check_digit", "uscc_excel_damage", "uscc_excel_numeric", "wrong_kind_registration_number",
-    "wrong_kind_org_code", "uscc_placeholder", "rid_check_digit", "required_missing", "invalid_date",
-    "value_not_allowed", "invalid_amount", "date_order", "ragged_row", "undecodable_bytes",
+    "uscc_check_digit",
+    "uscc_excel_damage",
+    "uscc_excel_numeric",
+    "wrong_kind_registration_number",
+    "wrong_kind_org_code",
+    "uscc_placeholder",
+    "rid_check_digit",
+    "required_missing",
+    "invalid_date",
+    "value_not_allowed",
+    "invalid_amount",
+    "date_order",
+    "ragged_row",
+    "undecodable_bytes",
 }
 
 
@@ -809,15 +924,15 @@ def _subject_values(prefix: str, subject: Entity | Person, with_rep: bool) -> di
     return values
 
 
-def _numbered(rows: list[tuple[date, dict]], rng: random.Random, prefix: str, wsh_field: str,
-              group: int = 1) -> list[dict]:
+def _numbered(
+    rows: list[tuple[date, dict]], rng: random.Random, prefix: str, wsh_field: str
+) -> list[dict]:
     """Sort by decision date and give decision numbers like 乳市监罚〔2022〕123号."""
     rows.sort(key=lambda item: item[0])
     number = rng.randint(1, 40)
     out = []
-    for i, (_, values) in enumerate(rows):
-        if i % group == 0:
-            number += rng.choice((1, 1, 1, 2, 3))
+    for _, values in rows:
+        number += rng.choice((1, 1, 1, 2, 3))  # gaps: numbers used by decisions of other kinds
         values[wsh_field] = f"{prefix}〔2022〕{number}号"
         out.append(values)
     return out
@@ -830,36 +945,176 @@ def _pick_subject(city: City, rng: random.Random, person_share: float, pool: lis
 PENALTIES = {
     # department: (decision-number prefix, share of natural persons, templates
     #   (违法行为类型, 违法事实, 处罚依据, 处罚类别, fine range in 万元))
-    "market_regulation": ("乳市监罚", 0.1, [
-        ("经营超过保质期的食品", "在其经营场所销售超过保质期的食品", "《中华人民共和国食品安全法》第一百二十四条第一款第（五）项", ["罚款", "没收违法所得"], (0.5, 5)),
-        ("销售不合格产品", "销售经抽样检验不合格的产品", "《中华人民共和国产品质量法》第四十九条", ["罚款", "没收违法所得"], (0.2, 3)),
-        ("使用未经定期检验的特种设备", "使用未经定期检验的电梯", "《中华人民共和国特种设备安全法》第八十四条第（一）项", ["罚款"], (3, 30)),
-        ("发布虚假广告", "通过微信公众号发布含有虚假内容的广告", "《中华人民共和国广告法》第五十五条第一款", ["罚款"], (1, 10)),
-        ("不按规定明码标价", "销售商品未按规定明码标价", "《中华人民共和国价格法》第四十二条", ["警告"], (0, 0)),
-        ("未取得食品经营许可从事食品经营活动", "未取得食品经营许可从事食品销售", "《中华人民共和国食品安全法》第一百二十二条第一款", ["没收违法所得", "罚款"], (0.5, 5)),
-    ]),
-    "ecology_environment": ("威环乳罚字", 0.05, [
-        ("超标排放大气污染物", "超过大气污染物排放标准排放大气污染物", "《中华人民共和国大气污染防治法》第九十九条第（二）项", ["罚款"], (10, 100)),
-        ("未批先建", "建设项目环境影响报告表未经批准擅自开工建设", "《中华人民共和国环境影响评价法》第三十一条第一款", ["罚款"], (5, 50)),
-        ("未按规定贮存危险废物", "未按照国家环境保护标准贮存危险废物", "《中华人民共和国固体废物污染环境防治法》第一百一十二条第一款第（六）项", ["罚款"], (10, 100)),
-        ("未按规定设置排污口", "未按照规定设置排污口", "《中华人民共和国水污染防治法》第八十四条第二款", ["罚款"], (2, 20)),
-    ]),
-    "urban_management": ("乳综执罚", 0.4, [
-        ("擅自设置户外广告", "未经批准擅自设置大型户外广告设施", "《城市市容和环境卫生管理条例》第三十六条第（四）项", ["罚款"], (0.05, 0.5)),
-        ("擅自占用城市道路", "未经批准擅自占用城市道路堆放物料", "《城市道路管理条例》第四十二条第（二）项", ["罚款"], (0.1, 2)),
-        ("违法建设", "未取得建设工程规划许可证进行建设", "《中华人民共和国城乡规划法》第六十四条", ["罚款"], (1, 20)),
-        ("随意倾倒建筑垃圾", "随意倾倒、抛撒建筑垃圾", "《城市建筑垃圾管理规定》第二十六条", ["罚款"], (0.5, 5)),
-    ]),
-    "transport": ("乳交罚", 0.6, [
-        ("未取得道路运输经营许可擅自从事道路运输经营", "未取得道路运输经营许可擅自从事道路客运经营", "《中华人民共和国道路运输条例》第六十三条", ["罚款", "没收违法所得"], (1, 10)),
-        ("车辆超限运输", "驾驶车货总重超过限定标准的车辆在公路上行驶", "《公路安全保护条例》第六十四条", ["罚款"], (0.1, 3)),
-        ("未按规定维护和检测运输车辆", "未按照规定对营运车辆进行综合性能检测", "《中华人民共和国道路运输条例》第七十条第一款", ["罚款"], (0.1, 0.3)),
-    ]),
-    "tax": ("乳税简罚", 0.05, [
-        ("未按照规定期限办理纳税申报", "未按照规定期限办理增值税纳税申报", "《中华人民共和国税收征收管理法》第六十二条", ["罚款"], (0.02, 0.2)),
-        ("未按规定开具发票", "应开具而未开具发票", "《中华人民共和国发票管理办法》第三十五条第（一）项", ["罚款"], (0.05, 1)),
-        ("丢失发票", "丢失增值税普通发票", "《中华人民共和国发票管理办法》第三十六条", ["罚款"], (0.01, 0.3)),
-    ]),
+    "market_regulation": (
+        "乳市监罚",
+        0.1,
+        [
+            (
+                "经营超过保质期的食品",
+                "在其经营场所销售超过保质期的食品",
+                "《中华人民共和国食品安全法》第一百二十四条第一款第（五）项",
+                ["罚款", "没收违法所得"],
+                (0.5, 5),
+            ),
+            (
+                "销售不合格产品",
+                "销售经抽样检验不合格的产品",
+                "《中华人民共和国产品质量法》第四十九条",
+                ["罚款", "没收违法所得"],
+                (0.2, 3),
+            ),
+            (
+                "使用未经定期检验的特种设备",
+                "使用未经定期检验的电梯",
+                "《中华人民共和国特种设备安全法》第八十四条第（一）项",
+                ["罚款"],
+                (3, 30),
+            ),
+            (
+                "发布虚假广告",
+                "通过微信公众号发布含有虚假内容的广告",
+                "《中华人民共和国广告法》第五十五条第一款",
+                ["罚款"],
+                (1, 10),
+            ),
+            (
+                "不按规定明码标价",
+                "销售商品未按规定明码标价",
+                "《中华人民共和国价格法》第四十二条",
+                ["警告"],
+                (0, 0),
+            ),
+            (
+                "未取得食品经营许可从事食品经营活动",
+                "未取得食品经营许可从事食品销售",
+                "《中华人民共和国食品安全法》第一百二十二条第一款",
+                ["没收违法所得", "罚款"],
+                (0.5, 5),
+            ),
+        ],
+    ),
+    "ecology_environment": (
+        "威环乳罚字",
+        0.05,
+        [
+            (
+                "超标排放大气污染物",
+                "超过大气污染物排放标准排放大气污染物",
+                "《中华人民共和国大气污染防治法》第九十九条第（二）项",
+                ["罚款"],
+                (10, 100),
+            ),
+            (
+                "未批先建",
+                "建设项目环境影响报告表未经批准擅自开工建设",
+                "《中华人民共和国环境影响评价法》第三十一条第一款",
+                ["罚款"],
+                (5, 50),
+            ),
+            (
+                "未按规定贮存危险废物",
+                "未按照国家环境保护标准贮存危险废物",
+                "《中华人民共和国固体废物污染环境防治法》第一百一十二条第一款第（六）项",
+                ["罚款"],
+                (10, 100),
+            ),
+            (
+                "未按规定设置排污口",
+                "未按照规定设置排污口",
+                "《中华人民共和国水污染防治法》第八十四条第二款",
+                ["罚款"],
+                (2, 20),
+            ),
+        ],
+    ),
+    "urban_management": (
+        "乳综执罚",
+        0.4,
+        [
+            (
+                "擅自设置户外广告",
+                "未经批准擅自设置大型户外广告设施",
+                "《城市市容和环境卫生管理条例》第三十六条第（四）项",
+                ["罚款"],
+                (0.05, 0.5),
+            ),
+            (
+                "擅自占用城市道路",
+                "未经批准擅自占用城市道路堆放物料",
+                "《城市道路管理条例》第四十二条第（二）项",
+                ["罚款"],
+                (0.1, 2),
+            ),
+            (
+                "违法建设",
+                "未取得建设工程规划许可证进行建设",
+                "《中华人民共和国城乡规划法》第六十四条",
+                ["罚款"],
+                (1, 20),
+            ),
+            (
+                "随意倾倒建筑垃圾",
+                "随意倾倒、抛撒建筑垃圾",
+                "《城市建筑垃圾管理规定》第二十六条",
+                ["罚款"],
+                (0.5, 5),
+            ),
+        ],
+    ),
+    "transport": (
+        "乳交罚",
+        0.6,
+        [
+            (
+                "未取得道路运输经营许可擅自从事道路运输经营",
+                "未取得道路运输经营许可擅自从事道路客运经营",
+                "《中华人民共和国道路运输条例》第六十三条",
+                ["罚款", "没收违法所得"],
+                (1, 10),
+            ),
+            (
+                "车辆超限运输",
+                "驾驶车货总重超过限定标准的车辆在公路上行驶",
+                "《公路安全保护条例》第六十四条",
+                ["罚款"],
+                (0.1, 3),
+            ),
+            (
+                "未按规定维护和检测运输车辆",
+                "未按照规定对营运车辆进行综合性能检测",
+                "《中华人民共和国道路运输条例》第七十条第一款",
+                ["罚款"],
+                (0.1, 0.3),
+            ),
+        ],
+    ),
+    "tax": (
+        "乳税简罚",
+        0.05,
+        [
+            (
+                "未按照规定期限办理纳税申报",
+                "未按照规定期限办理增值税纳税申报",
+                "《中华人民共和国税收征收管理法》第六十二条",
+                ["罚款"],
+                (0.02, 0.2),
+            ),
+            (
+                "未按规定开具发票",
+                "应开具而未开具发票",
+                "《中华人民共和国发票管理办法》第三十五条第（一）项",
+                ["罚款"],
+                (0.05, 1),
+            ),
+            (
+                "丢失发票",
+                "丢失增值税普通发票",
+                "《中华人民共和国发票管理办法》第三十六条",
+                ["罚款"],
+                (0.01, 0.3),
+            ),
+        ],
+    ),
 }
 
 
@@ -867,16 +1122,20 @@ def _yuan(rng: random.Random, lo: float, hi: float) -> int:
     return max(100, round(rng.uniform(lo, hi) * 100) * 100)  # whole hundreds of yuan
 
 
-def build_penalties(city: City, rng: random.Random, dept: str, n: int, pool: list[Entity]) -> list[Row]:
+def build_penalties(
+    city: City, rng: random.Random, dept: str, n: int, pool: list[Entity]
+) -> list[Row]:
     prefix, person_share, templates = PENALTIES[dept]
     agency, agency_name = city.agencies[dept], city.catalog.department(dept).name_zh
-    drafts, subjects = [], []
+    drafts = []
     for _ in range(n):
         subject = _pick_subject(city, rng, person_share, pool)
         wfxw, fact, basis, kinds, (lo, hi) = rng.choice(templates)
         decided = _rand_date(rng, date(2022, 1, 4), date(2022, 12, 30), workday=True)
         until = _add_years(decided, 1)
-        values = _subject_values("CF", subject, with_rep=isinstance(subject, Entity) and rng.random() < 0.6)
+        values = _subject_values(
+            "CF", subject, with_rep=isinstance(subject, Entity) and rng.random() < 0.6
+        )
         content = []
         if "警告" in kinds:
             content.append("警告")
@@ -888,9 +1147,10 @@ def build_penalties(city: City, rng: random.Random, dept: str, n: int, pool: lis
             fine = _yuan(rng, lo, hi)
             values["CF_NR_FK"] = fmt_amount(Decimal(fine) / 10000)
             content.append(f"罚款人民币{fine}元")
+        committed = decided - timedelta(days=rng.randint(20, 120))
         values.update(
             CF_WFXW=wfxw,
-            CF_SY=f"经查，当事人于{_zh_date(decided - timedelta(days=rng.randint(20, 120)))}{fact}。",
+            CF_SY=f"经查，当事人于{_zh_date(committed)}{fact}。",
             CF_YJ=basis,
             CF_CFLB=rng.choice(("、", ";", "；")).join(kinds),
             CF_NR="，".join(content),
@@ -901,12 +1161,9 @@ def build_penalties(city: City, rng: random.Random, dept: str, n: int, pool: lis
             CF_CFJGDM=agency,
             CF_SJLY=agency_name,
             CF_SJLYDM=agency,
+            CF_AJMC=f"{subject.name}{wfxw}案",  # pre-2019 field, only the old template carries it
         )
         drafts.append((decided, values))
-        subjects.append(id(values))
-    by_id = {}
-    for (_, values), subject_id in zip(drafts, subjects, strict=True):
-        by_id[subject_id] = values
     numbered = _numbered(drafts, rng, prefix, "CF_WSH")
     return [Row(values=v, entity=_entity_of(city, v, "CF")) for v in numbered]
 
@@ -919,27 +1176,46 @@ def _entity_of(city: City, values: dict, prefix: str) -> Entity | None:
 LICENCES = {
     # department: (decision-number prefix, share of natural persons, templates
     #   (许可证书名称, 许可类别, 许可内容, years valid, numbering style, for persons))
-    "approval": ("乳审服许", 0.06, [
-        ("食品经营许可证", "普通", "预包装食品（含冷藏冷冻食品）销售，散装食品（不含冷藏冷冻食品）销售", 5, "JY", False),
-        ("公共场所卫生许可证", "普通", "住宿场所", 4, "WS", False),
-        ("建筑工程施工许可证", "普通", "准予办公楼及附属工程施工", 3, "SG", False),
-        ("危险化学品经营许可证", "普通", "危险化学品经营（不带储存设施）", 3, "WH", False),
-        ("道路运输经营许可证", "普通", "道路普通货物运输", 4, "YS", False),
-        ("城市建筑垃圾处置核准", "核准", "同意建筑垃圾运输处置", 1, "HZ", False),
-        ("取水许可证", "普通", "取用地下水，年取水量2万立方米", 5, "QS", False),
-        ("道路运输从业人员从业资格证", "认可", "经营性道路货物运输驾驶员", 6, "CY", True),
-    ]),
-    "market_regulation": ("乳市监许", 0.0, [
-        ("特种设备使用登记证", "登记", "电梯使用登记", 5, "TS", False),
-        ("食品小作坊登记证", "登记", "食品小作坊生产：糕点、熟肉制品", 3, "XZF", False),
-        ("食品生产许可证", "普通", "水产制品（干制水产品）生产", 5, "SC", False),
-    ]),
-    "health": ("乳卫许", 0.15, [
-        ("公共场所卫生许可证", "普通", "美容美发场所", 4, "WS", False),
-        ("医疗机构执业许可证", "普通", "诊疗科目：内科、外科、医学检验科", 5, "YL", False),
-        ("放射诊疗许可证", "普通", "X射线影像诊断", 4, "FS", False),
-        ("医师执业证书", "认可", "执业类别：临床；执业范围：内科专业", 5, "YS", True),
-    ]),
+    "approval": (
+        "乳审服许",
+        0.06,
+        [
+            (
+                "食品经营许可证",
+                "普通",
+                "预包装食品（含冷藏冷冻食品）销售，散装食品（不含冷藏冷冻食品）销售",
+                5,
+                "JY",
+                False,
+            ),
+            ("公共场所卫生许可证", "普通", "住宿场所", 4, "WS", False),
+            ("建筑工程施工许可证", "普通", "准予办公楼及附属工程施工", 3, "SG", False),
+            ("危险化学品经营许可证", "普通", "危险化学品经营（不带储存设施）", 3, "WH", False),
+            ("道路运输经营许可证", "普通", "道路普通货物运输", 4, "YS", False),
+            ("城市建筑垃圾处置核准", "核准", "同意建筑垃圾运输处置", 1, "HZ", False),
+            ("取水许可证", "普通", "取用地下水，年取水量2万立方米", 5, "QS", False),
+            ("道路运输从业人员从业资格证", "认可", "经营性道路货物运输驾驶员", 6, "CY", True),
+        ],
+    ),
+    "market_regulation": (
+        "乳市监许",
+        0.0,
+        [
+            ("特种设备使用登记证", "登记", "电梯使用登记", 5, "TS", False),
+            ("食品小作坊登记证", "登记", "食品小作坊生产：糕点、熟肉制品", 3, "XZF", False),
+            ("食品生产许可证", "普通", "水产制品（干制水产品）生产", 5, "SC", False),
+        ],
+    ),
+    "health": (
+        "乳卫许",
+        0.15,
+        [
+            ("公共场所卫生许可证", "普通", "美容美发场所", 4, "WS", False),
+            ("医疗机构执业许可证", "普通", "诊疗科目：内科、外科、医学检验科", 5, "YL", False),
+            ("放射诊疗许可证", "普通", "X射线影像诊断", 4, "FS", False),
+            ("医师执业证书", "认可", "执业类别：临床；执业范围：内科专业", 5, "YS", True),
+        ],
+    ),
 }
 
 
@@ -952,13 +1228,24 @@ def _licence_number(rng: random.Random, style: str, decided: date, seq: int) -> 
         return f"{RUSHAN}{decided:%Y%m%d}{seq:04d}"
     if style == "YS":
         return f"1{rng.randint(10, 99)}{RUSHAN}{decided.year}{seq:05d}"
-    labels = {"WS": "鲁卫公证字", "WH": "鲁威乳危化经字", "YS": "鲁交运管许可威字", "HZ": "乳建垃核字",
-              "QS": "取水（鲁威乳）字", "CY": "从业资格证字", "TS": "梯11鲁K", "XZF": "鲁食小作坊登字",
-              "YL": "PDY", "FS": "鲁卫放证字"}
+    labels = {
+        "WS": "鲁卫公证字",
+        "WH": "鲁威乳危化经字",
+        "YS": "鲁交运管许可威字",
+        "HZ": "乳建垃核字",
+        "QS": "取水（鲁威乳）字",
+        "CY": "从业资格证字",
+        "TS": "梯11鲁K",
+        "XZF": "鲁食小作坊登字",
+        "YL": "PDY",
+        "FS": "鲁卫放证字",
+    }
     return f"{labels.get(style, style)}〔{decided.year}〕第{RUSHAN}{seq:05d}号"
 
 
-def build_licences(city: City, rng: random.Random, dept: str, n: int, pool: list[Entity]) -> list[Row]:
+def build_licences(
+    city: City, rng: random.Random, dept: str, n: int, pool: list[Entity]
+) -> list[Row]:
     prefix, person_share, templates = LICENCES[dept]
     agency, agency_name = city.agencies[dept], city.catalog.department(dept).name_zh
     firm_templates = [t for t in templates if not t[5]]
@@ -967,7 +1254,9 @@ def build_licences(city: City, rng: random.Random, dept: str, n: int, pool: list
     for seq in range(1, n + 1):
         subject = _pick_subject(city, rng, person_share, pool)
         is_person = isinstance(subject, Person)
-        zs, lb, content, years, style, _ = rng.choice(person_templates if is_person else firm_templates)
+        zs, lb, content, years, style, _ = rng.choice(
+            person_templates if is_person else firm_templates
+        )
         decided = _rand_date(rng, date(2022, 1, 4), date(2022, 12, 30), workday=True)
         start = decided + timedelta(days=rng.choice((0, 0, 0, 1, 3)))
         values = _subject_values("XK", subject, with_rep=not is_person and rng.random() < 0.7)
@@ -987,121 +1276,184 @@ def build_licences(city: City, rng: random.Random, dept: str, n: int, pool: list
             XK_LYDWDM=agency,
         )
         drafts.append((decided, values))
-    return [Row(values=v, entity=_entity_of(city, v, "XK")) for v in _numbered(drafts, rng, prefix, "XK_WSH")]
+    return [
+        Row(values=v, entity=_entity_of(city, v, "XK"))
+        for v in _numbered(drafts, rng, prefix, "XK_WSH")
+    ]
 
 
 ADMIN = {
     # (dataset, department): (field prefix, decision-number prefix, group size,
     #   templates (category, content, share of natural persons))
-    ("admin_enforcement", "ecology_environment"): ("QZ", "威环乳查", 1, [
-        ("查封场所、设施或者财物", "对超标排放污染物的生产设施予以查封，查封期限三十日", 0.0),
-        ("扣押财物", "对非法转移的危险废物予以扣押", 0.2),
-    ]),
-    ("admin_enforcement", "urban_management"): ("QZ", "乳综执强", 1, [
-        ("查封场所、设施或者财物", "查封违法建设施工现场", 0.3),
-        ("代履行", "对逾期未拆除的违法建设实施代履行拆除", 0.5),
-        ("排除妨碍、恢复原状", "责令排除占道妨碍，恢复原状", 0.4),
-    ]),
-    ("admin_confirmation", "civil_affairs"): ("QR", "乳民确", 1, [
-        ("身份确认", "最低生活保障对象认定", 1.0),
-        ("身份确认", "特困人员认定", 1.0),
-        ("资格确认", "社会组织年度检查结论：合格", 0.0),
-    ]),
-    ("admin_confirmation", "human_resources"): ("QR", "乳人社工认", 1, [
-        ("法律事实确认", "工伤认定：认定为工伤", 1.0),
-        ("资格确认", "职业技能等级认定：中级工", 1.0),
-        ("资格确认", "劳务派遣单位年度经营情况报告审核", 0.0),
-    ]),
-    ("admin_adjudication", "human_resources"): ("CJ", "乳劳人仲案字", 1, [
-        ("其他", "劳动争议裁决：用人单位支付拖欠工资", 0.5),
-        ("损害赔偿裁决", "工伤保险待遇争议裁决：支付一次性伤残补助金", 0.5),
-    ]),
-    ("admin_adjudication", "market_regulation"): ("CJ", "乳市监裁", 1, [
-        ("侵权纠纷裁决", "注册商标专用权侵权纠纷裁决：责令立即停止侵权行为", 0.1),
-        ("权属纠纷裁决", "企业名称争议裁决：责令变更企业名称", 0.0),
-    ]),
-    ("admin_reward", "emergency"): ("JL", "乳应急奖", 6, [
-        ("通报表扬", "2022年度安全生产工作先进单位", 0.0),
-        ("发放奖金", "安全生产非法违法行为举报奖励", 1.0),
-    ]),
-    ("admin_reward", "market_regulation"): ("JL", "乳市监奖", 8, [
-        ("授予荣誉称号", "守合同重信用企业", 0.0),
-        ("通报表扬", "放心消费示范单位", 0.0),
-        ("发放奖金", "食品安全违法行为举报奖励", 1.0),
-    ]),
-    ("admin_inspection", "market_regulation"): ("JC", "乳市监检", 1, [
-        ("合格", "食品安全日常监督检查", 0.0),
-        ("基本合格", "食品安全日常监督检查", 0.0),
-        ("责令整改", "特种设备安全监督检查", 0.0),
-        ("不合格", "“双随机、一公开”抽查：产品质量", 0.0),
-        ("合格", "“双随机、一公开”抽查：登记事项", 0.05),
-    ]),
-    ("admin_inspection", "emergency"): ("JC", "乳应急检", 1, [
-        ("合格", "安全生产执法检查", 0.0),
-        ("责令整改", "安全生产执法检查：责令限期整改事故隐患", 0.0),
-        ("基本合格", "危险化学品专项检查", 0.0),
-    ]),
+    ("admin_enforcement", "ecology_environment"): (
+        "QZ",
+        "威环乳查",
+        1,
+        [
+            ("查封场所、设施或者财物", "对超标排放污染物的生产设施予以查封，查封期限三十日", 0.0),
+            ("扣押财物", "对非法转移的危险废物予以扣押", 0.2),
+        ],
+    ),
+    ("admin_enforcement", "urban_management"): (
+        "QZ",
+        "乳综执强",
+        1,
+        [
+            ("查封场所、设施或者财物", "查封违法建设施工现场", 0.3),
+            ("代履行", "对逾期未拆除的违法建设实施代履行拆除", 0.5),
+            ("排除妨碍、恢复原状", "责令排除占道妨碍，恢复原状", 0.4),
+        ],
+    ),
+    ("admin_confirmation", "civil_affairs"): (
+        "QR",
+        "乳民确",
+        1,
+        [
+            ("身份确认", "最低生活保障对象认定", 1.0),
+            ("身份确认", "特困人员认定", 1.0),
+            ("资格确认", "社会组织年度检查结论：合格", 0.0),
+        ],
+    ),
+    ("admin_confirmation", "human_resources"): (
+        "QR",
+        "乳人社工认",
+        1,
+        [
+            ("法律事实确认", "工伤认定：认定为工伤", 1.0),
+            ("资格确认", "职业技能等级认定：中级工", 1.0),
+            ("资格确认", "劳务派遣单位年度经营情况报告审核", 0.0),
+        ],
+    ),
+    ("admin_adjudication", "human_resources"): (
+        "CJ",
+        "乳劳人仲案字",
+        1,
+        [
+            ("其他", "劳动争议裁决：用人单位支付拖欠工资", 0.5),
+            ("损害赔偿裁决", "工伤保险待遇争议裁决：支付一次性伤残补助金", 0.5),
+        ],
+    ),
+    ("admin_adjudication", "market_regulation"): (
+        "CJ",
+        "乳市监裁",
+        1,
+        [
+            ("侵权纠纷裁决", "注册商标专用权侵权纠纷裁决：责令立即停止侵权行为", 0.1),
+            ("权属纠纷裁决", "企业名称争议裁决：责令变更企业名称", 0.0),
+        ],
+    ),
+    ("admin_reward", "emergency"): (
+        "JL",
+        "乳应急奖",
+        6,
+        [
+            ("通报表扬", "2022年度安全生产工作先进单位", 0.0),
+            ("发放奖金", "安全生产非法违法行为举报奖励", 1.0),
+        ],
+    ),
+    ("admin_reward", "market_regulation"): (
+        "JL",
+        "乳市监奖",
+        8,
+        [
+            ("授予荣誉称号", "守合同重信用企业", 0.0),
+            ("通报表扬", "放心消费示范单位", 0.0),
+            ("发放奖金", "食品安全违法行为举报奖励", 1.0),
+        ],
+    ),
+    ("admin_inspection", "market_regulation"): (
+        "JC",
+        "乳市监检",
+        1,
+        [
+            ("合格", "食品安全日常监督检查", 0.0),
+            ("基本合格", "食品安全日常监督检查", 0.0),
+            ("责令整改", "特种设备安全监督检查", 0.0),
+            ("不合格", "“双随机、一公开”抽查：产品质量", 0.0),
+            ("合格", "“双随机、一公开”抽查：登记事项", 0.05),
+        ],
+    ),
+    ("admin_inspection", "emergency"): (
+        "JC",
+        "乳应急检",
+        1,
+        [
+            ("合格", "安全生产执法检查", 0.0),
+            ("责令整改", "安全生产执法检查：责令限期整改事故隐患", 0.0),
+            ("基本合格", "危险化学品专项检查", 0.0),
+        ],
+    ),
 }
 
 
-def build_admin(city: City, rng: random.Random, dataset: str, dept: str, n: int,
-                pool: list[Entity]) -> list[Row]:
+def build_admin(
+    city: City, rng: random.Random, dataset: str, dept: str, n: int, pool: list[Entity]
+) -> list[Row]:
     prefix, wsh_prefix, group, templates = ADMIN[(dataset, dept)]
     agency, agency_name = city.agencies[dept], city.catalog.department(dept).name_zh
-    drafts: list[tuple[date, dict]] = []
-    while len(drafts) < n:
+    societies = [e for e in city.orgs if e.kind == "社会组织"]
+    decisions: list[
+        tuple[date, list[dict]]
+    ] = []  # one decision may name several subjects (rewards)
+    total = 0
+    while total < n:
         lb, content, person_share = rng.choice(templates)
         decided = _rand_date(rng, date(2022, 1, 4), date(2022, 12, 30), workday=True)
-        size = min(n - len(drafts), rng.randint(1, group) if group > 1 else 1)
+        size = min(n - total, rng.randint(1, group))
+        candidates = societies if "社会组织" in content else pool
         subjects: list[Entity | Person] = []
-        orgs = city.orgs if "社会组织" in content else pool
         while len(subjects) < size:
-            subject = city.person(rng) if rng.random() < person_share else rng.choice(orgs)
+            subject = city.person(rng) if rng.random() < person_share else rng.choice(candidates)
             if subject not in subjects:
                 subjects.append(subject)
+        group_rows = []
         for subject in subjects:
             values = _subject_values(prefix, subject, with_rep=False)
-            values.update({
-                f"{prefix}_LB": lb,
-                f"{prefix}_NR": content,
-                f"{prefix}_JDRQ": decided.isoformat(),
-                f"{prefix}_JG": agency_name,
-                f"{prefix}_JGDM": agency,
-                f"{prefix}_SJLY": agency_name,
-                f"{prefix}_SJLYDM": agency,
-            })
-            # a group decision (one document, several subjects) keeps one decision number
-            drafts.append((decided + timedelta(microseconds=0), values))
-    # number per decision: rows of one group share the date; give them one number
-    drafts.sort(key=lambda item: item[0])
-    number, last = rng.randint(1, 30), None
-    for decided, values in drafts:
-        signature = (decided, values[f"{prefix}_NR"]) if group > 1 else None
-        if signature is None or signature != last:
-            number += rng.choice((1, 1, 2))
-        last = signature
-        values[f"{prefix}_WSH"] = f"{wsh_prefix}〔2022〕{number}号"
-    return [Row(values=v, entity=_entity_of(city, v, prefix)) for _, v in drafts]
+            values.update(
+                {
+                    f"{prefix}_LB": lb,
+                    f"{prefix}_NR": content,
+                    f"{prefix}_JDRQ": decided.isoformat(),
+                    f"{prefix}_JG": agency_name,
+                    f"{prefix}_JGDM": agency,
+                    f"{prefix}_SJLY": agency_name,
+                    f"{prefix}_SJLYDM": agency,
+                }
+            )
+            group_rows.append(values)
+        decisions.append((decided, group_rows))
+        total += size
+    decisions.sort(key=lambda item: item[0])
+    number = rng.randint(1, 30)
+    rows = []
+    for _, group_rows in decisions:
+        number += rng.choice((1, 1, 2))
+        for values in group_rows:
+            values[f"{prefix}_WSH"] = f"{wsh_prefix}〔2022〕{number}号"
+            rows.append(Row(values=values, entity=_entity_of(city, values, prefix)))
+    return rows
 
 
 def build_register(entities: list[Entity], spares: list[Entity]) -> list[Row]:
     rows = []
     for entity in sorted(entities + spares, key=lambda e: (e.founded, e.uscc)):
-        rows.append(Row(
-            values={
-                "TYSHXYDM": entity.uscc,
-                "JGMC": entity.name,
-                "ZTLX": entity.kind,
-                "FDDBR": entity.rep.name,
-                "CLRQ": entity.founded.isoformat(),
-                "ZCZB": entity.capital,
-                "DJJG": entity.registrar,
-                "DJZT": entity.status,
-                "ZS": entity.address,
-            },
-            entity=entity,
-            spare=entity in spares,
-        ))
+        rows.append(
+            Row(
+                values={
+                    "TYSHXYDM": entity.uscc,
+                    "JGMC": entity.name,
+                    "ZTLX": entity.kind,
+                    "FDDBR": entity.rep.name,
+                    "CLRQ": entity.founded.isoformat(),
+                    "ZCZB": entity.capital,
+                    "DJJG": entity.registrar,
+                    "DJZT": entity.status,
+                    "ZS": entity.address,
+                },
+                entity=entity,
+                spare=entity in spares,
+            )
+        )
     return rows
 
 
@@ -1119,7 +1471,9 @@ def _scale(entity: Entity) -> float:
 
 
 def build_tax(city: City, rng: random.Random, n: int) -> list[Row]:
-    pool = [e for e in city.firms if e.kind != "农民专业合作社"] + [e for e in city.firms if e.kind == "农民专业合作社"][:5]
+    pool = [e for e in city.firms if e.kind != "农民专业合作社"] + [
+        e for e in city.firms if e.kind == "农民专业合作社"
+    ][:5]
     rng.shuffle(pool)
     rows: list[Row] = []
     for entity in pool:
@@ -1128,7 +1482,13 @@ def build_tax(city: City, rng: random.Random, n: int) -> list[Row]:
         if entity.kind == "个体工商户":
             kinds = [("增值税", 3), ("个人所得税", 3)]
         else:
-            kinds = [("增值税", 1), ("城市维护建设税", 1), ("企业所得税", 3), ("印花税", 3), ("个人所得税", 1)]
+            kinds = [
+                ("增值税", 1),
+                ("城市维护建设税", 1),
+                ("企业所得税", 3),
+                ("印花税", 3),
+                ("个人所得税", 1),
+            ]
             kinds += [("房产税", 6), ("城镇土地使用税", 6)] if rng.random() < 0.3 else []
         months = _months(rng, 1, 12, 3, 12)
         scale = _scale(entity)
@@ -1138,13 +1498,18 @@ def build_tax(city: City, rng: random.Random, n: int) -> list[Row]:
                     continue
                 start = date(2022, month, 1)
                 end = _month_end(2022, month + period - 1 if month + period - 1 <= 12 else 12)
-                due = Decimal(str(round(rng.uniform(0.01, 3) * scale * period, 4))).quantize(Decimal("0.0001"))
+                due = Decimal(str(round(rng.uniform(0.01, 3) * scale * period, 4))).quantize(
+                    Decimal("0.0001")
+                )
                 due = max(due, Decimal("0.0001"))
                 roll = rng.random()
                 if roll < 0.92:
                     paid, status = due, "正常"
                 elif roll < 0.98:
-                    paid, status = (due * Decimal(rng.choice(("0", "0.5")))).quantize(Decimal("0.0001")), "欠缴"
+                    paid, status = (
+                        (due * Decimal(rng.choice(("0", "0.5")))).quantize(Decimal("0.0001")),
+                        "欠缴",
+                    )
                 else:
                     paid, status = Decimal(0), "非正常户"
                 values = {
@@ -1156,7 +1521,9 @@ def build_tax(city: City, rng: random.Random, n: int) -> list[Row]:
                     "YNSE": fmt_amount(due),
                     "SJSE": fmt_amount(paid),
                     "QSE": fmt_amount(due - paid),
-                    "JKRQ": (end + timedelta(days=rng.randint(1, 15))).isoformat() if paid > 0 else None,
+                    "JKRQ": (end + timedelta(days=rng.randint(1, 15))).isoformat()
+                    if paid > 0
+                    else None,
                     "NSZT": status,
                 }
                 rows.append(Row(values=values, entity=entity))
@@ -1165,35 +1532,51 @@ def build_tax(city: City, rng: random.Random, n: int) -> list[Row]:
     return rows
 
 
-SI_RATES = {"养老保险": "0.24", "医疗保险": "0.085", "失业保险": "0.01", "工伤保险": "0.006", "生育保险": "0.01"}
+SI_RATES = {
+    "养老保险": "0.24",
+    "医疗保险": "0.085",
+    "失业保险": "0.01",
+    "工伤保险": "0.006",
+    "生育保险": "0.01",
+}
 
 
-def build_social_insurance(city: City, rng: random.Random, n: int, months: tuple[int, int],
-                           pool: list[Entity]) -> list[Row]:
+def build_social_insurance(
+    city: City, rng: random.Random, n: int, months: tuple[int, int], pool: list[Entity]
+) -> list[Row]:
     pool = list(pool)
     rng.shuffle(pool)
     rows: list[Row] = []
     for entity in pool:
         if len(rows) >= n:
             break
-        people = rng.randint(1, 6) if entity.kind == "个体工商户" else rng.randint(3, 20) * max(1, round(_scale(entity) * 3))
+        people = (
+            rng.randint(1, 6)
+            if entity.kind == "个体工商户"
+            else rng.randint(3, 20) * max(1, round(_scale(entity) * 3))
+        )
         wage = Decimal(rng.choice(("0.36", "0.42", "0.48", "0.55", "0.65")))  # 缴费基数（万元/人）
         for month in _months(rng, months[0], months[1], 2, 6):
             for kind, rate in SI_RATES.items():
                 due = (people * wage * Decimal(rate)).quantize(Decimal("0.0001"))
                 late = rng.random() < 0.04
                 paid = (due * Decimal("0.5")).quantize(Decimal("0.0001")) if late else due
-                rows.append(Row(values={
-                    "TYSHXYDM": entity.uscc,
-                    "DWMC": entity.name,
-                    "XZ": kind,
-                    "JFYF": f"2022-{month:02d}",
-                    "CBRS": str(people),
-                    "YJJE": fmt_amount(due),
-                    "SJJE": fmt_amount(paid),
-                    "QJJE": fmt_amount(due - paid),
-                    "JFZT": "欠缴" if late else "正常",
-                }, entity=entity))
+                rows.append(
+                    Row(
+                        values={
+                            "TYSHXYDM": entity.uscc,
+                            "DWMC": entity.name,
+                            "XZ": kind,
+                            "JFYF": f"2022-{month:02d}",
+                            "CBRS": str(people),
+                            "YJJE": fmt_amount(due),
+                            "SJJE": fmt_amount(paid),
+                            "QJJE": fmt_amount(due - paid),
+                            "JFZT": "欠缴" if late else "正常",
+                        },
+                        entity=entity,
+                    )
+                )
     rows = rows[:n]
     rows.sort(key=lambda r: (r.values["JFYF"], r.values["TYSHXYDM"], r.values["XZ"]))
     return rows
@@ -1215,23 +1598,28 @@ def build_housing_fund(city: City, rng: random.Random, n: int) -> list[Row]:
             due = Decimal(0) if sealed else people * per_head
             late = not sealed and rng.random() < 0.03
             paid = Decimal(0) if late else due
-            rows.append(Row(values={
-                "TYSHXYDM": entity.uscc,
-                "DWMC": entity.name,
-                "JCYF": f"2022-{month:02d}",
-                "JCRS": 0 if sealed else people,  # numbers in JSON
-                "YJCE": float(due),
-                "SJCE": float(paid),
-                "QJE": float(due - paid),
-                "JCZT": "封存" if sealed else ("欠缴" if late else "正常缴存"),
-            }, entity=entity))
+            rows.append(
+                Row(
+                    values={
+                        "TYSHXYDM": entity.uscc,
+                        "DWMC": entity.name,
+                        "JCYF": f"2022-{month:02d}",
+                        "JCRS": 0 if sealed else people,  # numbers in JSON
+                        "YJCE": float(due),
+                        "SJCE": float(paid),
+                        "QJE": float(due - paid),
+                        "JCZT": "封存" if sealed else ("欠缴" if late else "正常缴存"),
+                    },
+                    entity=entity,
+                )
+            )
     rows = rows[:n]
     rows.sort(key=lambda r: (r.values["JCYF"], r.values["TYSHXYDM"]))
     return rows
 
 
 UTILITIES = {
-    # department: (能源类型, user-number style, billing months, bill range in yuan for a mid-size firm)
+    # department: (能源类型, user-number style, billing months, bill range in yuan, mid-size firm)
     "water_supply": ("水", "RS{:08d}", list(range(1, 13)), (80, 6000)),
     "power_supply": ("电", "3710830{:06d}", list(range(1, 13)), (300, 90000)),
     "gas_supply": ("气", "RQ{:07d}", list(range(1, 13)), (150, 30000)),
@@ -1254,23 +1642,30 @@ def build_utility(city: City, rng: random.Random, dept: str, n: int) -> list[Row
         span = [m for m in months if m >= rng.choice(months[: max(1, len(months) - 2)])]
         owed_months = 0
         for month in span:
-            bill = Decimal(str(round(rng.uniform(lo, hi) * max(size, 0.02), 2))).quantize(Decimal("0.01"))
+            bill = Decimal(str(round(rng.uniform(lo, hi) * max(size, 0.02), 2))).quantize(
+                Decimal("0.01")
+            )
             bill = max(bill, Decimal("12.5"))
             unpaid = rng.random() < 0.03
             owed_months = owed_months + 1 if unpaid else 0
             paid = Decimal(0) if unpaid else bill
-            rows.append(Row(values={
-                "TYSHXYDM": entity.uscc,
-                "YHMC": entity.name,
-                "YHBH": user,
-                "NYLX": kind,
-                "ZDYF": f"2022-{month:02d}",
-                "YJFY": fmt_amount(bill),
-                "SJFY": fmt_amount(paid),
-                "QFJE": fmt_amount(bill - paid),
-                "QFYS": str(owed_months),
-                "JFZT": "欠费" if unpaid else "正常",
-            }, entity=entity))
+            rows.append(
+                Row(
+                    values={
+                        "TYSHXYDM": entity.uscc,
+                        "YHMC": entity.name,
+                        "YHBH": user,
+                        "NYLX": kind,
+                        "ZDYF": f"2022-{month:02d}",
+                        "YJFY": fmt_amount(bill),
+                        "SJFY": fmt_amount(paid),
+                        "QFJE": fmt_amount(bill - paid),
+                        "QFYS": str(owed_months),
+                        "JFZT": "欠费" if unpaid else "正常",
+                    },
+                    entity=entity,
+                )
+            )
     rows = rows[:n]
     rows.sort(key=lambda r: (r.values["ZDYF"], r.values["YHBH"]))
     return rows
@@ -1325,147 +1720,185 @@ PENALTY_ENGLISH_HEADERS = {
     "CF_SJLYDM": "Source Unit Code",
 }
 REGISTER_HEADERS = {  # the market regulation register export uses Chinese headers
-    "TYSHXYDM": "统一社会信用代码", "JGMC": "企业名称", "ZTLX": "主体类型", "FDDBR": "法定代表人",
-    "CLRQ": "成立日期", "ZCZB": "注册资本（万元）", "DJJG": "登记机关", "DJZT": "登记状态", "ZS": "住所",
+    "TYSHXYDM": "统一社会信用代码",
+    "JGMC": "企业名称",
+    "ZTLX": "主体类型",
+    "FDDBR": "法定代表人",
+    "CLRQ": "成立日期",
+    "ZCZB": "注册资本（万元）",
+    "DJJG": "登记机关",
+    "DJZT": "登记状态",
+    "ZS": "住所",
 }
 TAX_HEADERS = {  # Chinese names from the catalog
-    "NSRSBH": "纳税人识别号", "NSRMC": "纳税人名称", "SZ": "税种", "SSQQ": "所属期起", "SSQZ": "所属期止",
-    "YNSE": "应纳税额（万元）", "SJSE": "实缴税额（万元）", "QSE": "欠税额（万元）", "JKRQ": "缴款日期",
+    "NSRSBH": "纳税人识别号",
+    "NSRMC": "纳税人名称",
+    "SZ": "税种",
+    "SSQQ": "所属期起",
+    "SSQZ": "所属期止",
+    "YNSE": "应纳税额（万元）",
+    "SJSE": "实缴税额（万元）",
+    "QSE": "欠税额（万元）",
+    "JKRQ": "缴款日期",
     "NSZT": "纳税状态",
 }
 
 
 # --- the city's files ----------------------------------------------------------------------
 
-# (department, file name, dataset, format, encoding, builder, rows at entities=3000, plan)
-# Plan items: (defect kind, count[, field]); count None = every row that fits.
-FILES: list[tuple] = [
-    ("market_regulation", "legal_entity_register_2022.csv", "legal_entity", "csv", "utf-8-sig", "register_market", None, [
-        ("uscc_check_digit", 4), ("uscc_excel_damage", 2), ("wrong_kind_registration_number", 3),
-        ("wrong_kind_org_code", 2), ("uscc_placeholder", 1), ("required_missing", 3, "JGMC"),
-        ("invalid_date", 3), ("value_not_allowed", 3), ("invalid_amount", 2), ("duplicate_row", 3),
-        ("uscc_fullwidth", 2), ("uscc_lowercase", 2), ("uscc_spaced", 2), ("date_alt_format", 4),
-        ("amount_thousands", 3), ("amount_unit", 2),
-    ]),
-    ("civil_affairs", "社会组织法人登记信息_2022.xlsx", "legal_entity", "xlsx", "", "register_civil", None, [
-        ("uscc_check_digit", 1), ("value_not_allowed", 1, "DJZT"), ("uscc_spaced", 1),
-    ]),
-    ("approval", "行政许可信息_2022年.xlsx", "admin_license", "xlsx", "", "licence", 1000, [
-        ("uscc_check_digit", 3), ("uscc_excel_damage", 2), ("wrong_kind_registration_number", 2),
-        ("wrong_kind_org_code", 1), ("uscc_placeholder", 1), ("rid_check_digit", 2), ("required_missing", 3),
-        ("invalid_date", 2), ("value_not_allowed", 3), ("date_order", 3), ("duplicate_row", 2),
-        ("uscc_fullwidth", 1), ("uscc_lowercase", 2), ("date_alt_format", 3),
-    ]),
-    ("market_regulation", "xzxk_scjg_2022.csv", "admin_license", "csv", "utf-8", "licence", 600, [
-        ("uscc_check_digit", 2), ("wrong_kind_org_code", 2), ("required_missing", 2), ("value_not_allowed", 1),
-        ("date_order", 2), ("invalid_date", 1), ("duplicate_row", 1), ("ragged_row", 1), ("formula_text", 1),
-        ("uscc_spaced", 2), ("date_alt_format", 2), ("uscc_check_digit", 1, "XK_XKJGDM"),
-    ]),
-    ("health", "health_licence_2022.jsonl", "admin_license", "jsonl", "utf-8", "licence", 250, [
-        ("uscc_check_digit", 1), ("rid_check_digit", 1), ("required_missing", 2), ("date_order", 1),
-        ("duplicate_row", 1), ("uscc_lowercase", 1), ("date_alt_format", 1),
-    ]),
-    ("market_regulation", "xzcf_scjg_2022.csv", "admin_penalty", "csv", "utf-8-sig", "penalty", 350, [
-        ("uscc_check_digit", 3), ("uscc_excel_damage", 2), ("wrong_kind_registration_number", 2),
-        ("wrong_kind_org_code", 2), ("uscc_placeholder", 2), ("rid_check_digit", 2), ("required_missing", 3),
-        ("invalid_date", 2), ("value_not_allowed", 2), ("invalid_amount", 2), ("date_order", 3),
-        ("ragged_row", 2), ("undecodable_bytes", 1), ("uscc_fullwidth", 2), ("uscc_lowercase", 1),
-        ("uscc_spaced", 2), ("date_alt_format", 3), ("formula_text", 1), ("amount_unit", 2),
-        ("uscc_check_digit", 1, "CF_SJLYDM"), ("duplicate_row", 2),
-    ]),
-    ("ecology_environment", "环境行政处罚_2022.csv", "admin_penalty", "csv", "gb18030", "penalty_old", 150, [
-        ("uscc_check_digit", 2), ("required_missing", 1), ("date_order", 1), ("value_not_allowed", 1),
-        ("date_alt_format", 2), ("amount_unit", 1), ("duplicate_row", 1),
-    ]),
-    ("urban_management", "penalty_zhzf_2022.xlsx", "admin_penalty", "xlsx", "", "penalty_numeric", 200, [
-        ("uscc_excel_numeric", None), ("rid_check_digit", 1), ("invalid_date", 1), ("required_missing", 1),
-        ("uscc_fullwidth", 1),
-    ]),
-    ("tax", "税务行政处罚_2022.jsonl", "admin_penalty", "jsonl", "utf-8", "penalty", 120, [
-        ("uscc_check_digit", 1), ("wrong_kind_org_code", 1), ("invalid_amount", 1), ("date_alt_format", 1),
-        ("uscc_fullwidth", 1),
-    ]),
-    ("transport", "transport_penalty_export.csv", "admin_penalty", "csv", "utf-8", "penalty_english", 40, []),
-    ("tax", "nashui_2022.csv", "tax_payment", "csv", "utf-8", "tax", 5000, [
-        ("uscc_check_digit", 4), ("uscc_excel_damage", 3), ("wrong_kind_registration_number", 2),
-        ("wrong_kind_org_code", 2), ("uscc_placeholder", 1), ("required_missing", 2), ("invalid_date", 2),
-        ("value_not_allowed", 2), ("invalid_amount", 2), ("date_order", 3), ("ragged_row", 1),
-        ("amount_unit", 2), ("date_alt_format", 3), ("uscc_spaced", 2), ("duplicate_row", 3),
-    ]),
-    ("human_resources", "shebao_2022H1.xlsx", "social_insurance", "xlsx", "", "si_hr", 2400, [
-        ("uscc_check_digit", 2), ("uscc_excel_damage", 2), ("required_missing", 2), ("value_not_allowed", 2),
-        ("invalid_amount", 1), ("uscc_lowercase", 1), ("duplicate_row", 2),
-    ]),
-    ("tax", "社会保险费_2022H2.csv", "social_insurance", "csv", "utf-8-sig", "si_tax", 2400, [
-        ("uscc_check_digit", 2), ("uscc_placeholder", 1), ("value_not_allowed", 1), ("uscc_fullwidth", 1),
-        ("amount_unit", 1), ("duplicate_row", 1),
-    ]),
-    ("housing_fund", "gjj_jc_2022.jsonl", "housing_fund", "jsonl", "utf-8", "housing_fund", 2400, [
-        ("uscc_check_digit", 2), ("wrong_kind_registration_number", 1), ("wrong_kind_org_code", 1),
-        ("required_missing", 2), ("value_not_allowed", 2), ("invalid_amount", 2), ("uscc_spaced", 1),
-        ("duplicate_row", 2),
-    ]),
-    ("water_supply", "utility_water_2022.csv", "utility_payment", "csv", "utf-8+gb18030", "water_supply", 1500, [
-        ("uscc_check_digit", 2), ("value_not_allowed", 1), ("invalid_amount", 1), ("gb18030_line", 4),
-        ("amount_thousands", 2), ("ragged_row", 1), ("duplicate_row", 1),
-    ]),
-    ("power_supply", "utility_power_2022.xlsx", "utility_payment", "xlsx", "", "power_supply", 1500, [
-        ("uscc_check_digit", 2), ("uscc_excel_damage", 2), ("required_missing", 1), ("amount_thousands", 2),
-        ("duplicate_row", 1),
-    ]),
-    ("gas_supply", "燃气缴费_2022.csv", "utility_payment", "csv", "gb18030", "gas_supply", 900, [
-        ("uscc_check_digit", 1), ("value_not_allowed", 1), ("invalid_amount", 1), ("amount_unit", 2),
-        ("uscc_lowercase", 1),
-    ]),
-    ("heat_supply", "heat_utility_2022.jsonl", "utility_payment", "jsonl", "utf-8", "heat_supply", 600, [
-        ("uscc_check_digit", 1), ("wrong_kind_org_code", 1), ("amount_thousands", 1), ("duplicate_row", 1),
-    ]),
-    ("ecology_environment", "xzqz_2022.csv", "admin_enforcement", "csv", "utf-8-sig", "admin", 120, [
-        ("uscc_check_digit", 1), ("rid_check_digit", 1), ("required_missing", 1), ("invalid_date", 1),
-        ("value_not_allowed", 1), ("date_alt_format", 1), ("formula_text", 1),
-    ]),
-    ("urban_management", "行政强制_2022.jsonl", "admin_enforcement", "jsonl", "utf-8", "admin", 150, [
-        ("uscc_check_digit", 1), ("uscc_placeholder", 1), ("invalid_date", 1), ("date_alt_format", 1),
-        ("duplicate_row", 1),
-    ]),
-    ("civil_affairs", "xzqr_mz_2022.jsonl", "admin_confirmation", "jsonl", "utf-8", "admin", 150, [
-        ("rid_check_digit", 2), ("required_missing", 1), ("value_not_allowed", 1), ("date_alt_format", 1),
-    ]),
-    ("human_resources", "行政确认_2022.xlsx", "admin_confirmation", "xlsx", "", "admin", 150, [
-        ("rid_check_digit", 1), ("uscc_check_digit", 1), ("invalid_date", 1), ("duplicate_row", 1),
-    ]),
-    ("human_resources", "xzcj_rs_2022.csv", "admin_adjudication", "csv", "utf-8", "admin", 120, [
-        ("uscc_check_digit", 1), ("wrong_kind_registration_number", 1), ("value_not_allowed", 1),
-        ("ragged_row", 1), ("date_alt_format", 1),
-    ]),
-    ("market_regulation", "adjudication_scjg_2022.xlsx", "admin_adjudication", "xlsx", "", "admin", 100, [
-        ("uscc_check_digit", 1), ("required_missing", 1), ("invalid_date", 1),
-    ]),
-    ("emergency", "xzjl_yj_2022.xlsx", "admin_reward", "xlsx", "", "admin", 120, [
-        ("uscc_check_digit", 1), ("value_not_allowed", 1), ("duplicate_row", 1),
-    ]),
-    ("market_regulation", "reward_scjg_2022.jsonl", "admin_reward", "jsonl", "utf-8", "admin", 150, [
-        ("uscc_check_digit", 1), ("rid_check_digit", 1), ("required_missing", 1), ("uscc_lowercase", 1),
-    ]),
-    ("market_regulation", "xzjc_scjg_2022.csv", "admin_inspection", "csv", "utf-8-sig", "admin", 200, [
-        ("uscc_check_digit", 2), ("uscc_excel_damage", 1), ("value_not_allowed", 2), ("invalid_date", 1),
-        ("uscc_spaced", 1), ("date_alt_format", 1), ("duplicate_row", 1),
-    ]),
-    ("emergency", "inspection_yj_2022.csv", "admin_inspection", "csv", "utf-8", "admin", 150, [
-        ("uscc_check_digit", 1), ("wrong_kind_org_code", 1), ("required_missing", 1), ("formula_text", 1),
-    ]),
+
+class FeedSpec(NamedTuple):
+    department: str
+    file_name: str
+    dataset: str
+    fmt: str  # csv | xlsx | jsonl
+    encoding: str  # utf-8-sig | utf-8 | gb18030 | utf-8+gb18030 | '' (xlsx)
+    builder: str
+    rows: int | None  # rows at entities=3000 (None: the register, one row per entity)
+    plan: str  # "kind count [FIELD]; ..." -- count '*' = every row that fits
+
+
+def parse_plan(plan: str) -> list[tuple[str, int | None, str | None]]:
+    items = []
+    for part in filter(None, (p.strip() for p in plan.split(";"))):
+        kind, count, *field_code = part.split()
+        items.append(
+            (kind, None if count == "*" else int(count), field_code[0] if field_code else None)
+        )
+    return items
+
+
+# fmt: off
+FILES: list[FeedSpec] = [
+    FeedSpec("market_regulation", "legal_entity_register_2022.csv", "legal_entity", "csv",
+             "utf-8-sig", "register_market", None,
+             "uscc_check_digit 4; uscc_excel_damage 2; wrong_kind_registration_number 3; "
+             "wrong_kind_org_code 2; uscc_placeholder 1; required_missing 3 JGMC; "
+             "invalid_date 3; value_not_allowed 3; invalid_amount 2; duplicate_row 3; "
+             "uscc_fullwidth 2; uscc_lowercase 2; uscc_spaced 2; date_alt_format 4; "
+             "amount_thousands 3; amount_unit 2"),
+    FeedSpec("civil_affairs", "社会组织法人登记信息_2022.xlsx", "legal_entity", "xlsx", "",
+             "register_civil", None,
+             "uscc_check_digit 1; value_not_allowed 1 DJZT; uscc_spaced 1"),
+    FeedSpec("approval", "行政许可信息_2022年.xlsx", "admin_license", "xlsx", "", "licence", 1200,
+             "uscc_check_digit 3; uscc_excel_damage 2; wrong_kind_registration_number 2; "
+             "wrong_kind_org_code 1; uscc_placeholder 1; rid_check_digit 2; required_missing 3; "
+             "invalid_date 2; value_not_allowed 3; date_order 3; duplicate_row 2; "
+             "uscc_fullwidth 1; uscc_lowercase 2; date_alt_format 3"),
+    FeedSpec("market_regulation", "xzxk_scjg_2022.csv", "admin_license", "csv", "utf-8",
+             "licence", 600,
+             "uscc_check_digit 2; wrong_kind_org_code 2; required_missing 2; value_not_allowed 1; "
+             "date_order 2; invalid_date 1; duplicate_row 1; ragged_row 1; formula_text 1; "
+             "uscc_spaced 2; date_alt_format 2; uscc_check_digit 1 XK_XKJGDM"),
+    FeedSpec("health", "health_licence_2022.jsonl", "admin_license", "jsonl", "utf-8",
+             "licence", 250,
+             "uscc_check_digit 1; rid_check_digit 1; required_missing 2; date_order 1; "
+             "duplicate_row 1; uscc_lowercase 1; date_alt_format 1"),
+    FeedSpec("market_regulation", "xzcf_scjg_2022.csv", "admin_penalty", "csv", "utf-8-sig",
+             "penalty", 350,
+             "uscc_check_digit 3; uscc_excel_damage 2; wrong_kind_registration_number 2; "
+             "wrong_kind_org_code 2; uscc_placeholder 2; rid_check_digit 2; required_missing 3; "
+             "invalid_date 2; value_not_allowed 2; invalid_amount 2; date_order 3; ragged_row 2; "
+             "undecodable_bytes 1; uscc_fullwidth 2; uscc_lowercase 1; uscc_spaced 2; "
+             "date_alt_format 3; formula_text 1; amount_unit 2; uscc_check_digit 1 CF_SJLYDM; "
+             "duplicate_row 2"),
+    # 威海市生态环境局乳山分局: GB18030, the pre-2019 template (old codes, Chinese headers)
+    FeedSpec("ecology_environment", "环境行政处罚_2022.csv", "admin_penalty", "csv", "gb18030",
+             "penalty_old", 150,
+             "uscc_check_digit 2; required_missing 1; date_order 1; value_not_allowed 1; "
+             "date_alt_format 2; amount_unit 1; duplicate_row 1"),
+    # every all-digit code in this workbook is an Excel number (15 significant digits)
+    FeedSpec("urban_management", "penalty_zhzf_2022.xlsx", "admin_penalty", "xlsx", "",
+             "penalty_numeric", 200,
+             "uscc_excel_numeric *; rid_check_digit 1; invalid_date 1; required_missing 1; "
+             "uscc_fullwidth 1"),
+    FeedSpec("tax", "税务行政处罚_2022.jsonl", "admin_penalty", "jsonl", "utf-8", "penalty", 120,
+             "uscc_check_digit 1; wrong_kind_org_code 1; invalid_amount 1; date_alt_format 1; "
+             "uscc_fullwidth 1"),
+    # English headers nobody mapped: the whole file is rejected (unrecognized_header)
+    FeedSpec("transport", "transport_penalty_export.csv", "admin_penalty", "csv", "utf-8",
+             "penalty_english", 40, ""),
+    FeedSpec("tax", "nashui_2022.csv", "tax_payment", "csv", "utf-8", "tax", 5600,
+             "uscc_check_digit 4; uscc_excel_damage 3; wrong_kind_registration_number 2; "
+             "wrong_kind_org_code 2; uscc_placeholder 1; required_missing 2; invalid_date 2; "
+             "value_not_allowed 2; invalid_amount 2; date_order 3; ragged_row 1; amount_unit 2; "
+             "date_alt_format 3; uscc_spaced 2; duplicate_row 3"),
+    FeedSpec("human_resources", "shebao_2022H1.csv", "social_insurance", "csv", "utf-8",
+             "si_hr", 2500,
+             "uscc_check_digit 2; uscc_excel_damage 2; required_missing 2; value_not_allowed 2; "
+             "invalid_amount 1; uscc_lowercase 1; duplicate_row 2"),
+    FeedSpec("tax", "社会保险费_2022H2.csv", "social_insurance", "csv", "utf-8-sig",
+             "si_tax", 2500,
+             "uscc_check_digit 2; uscc_placeholder 1; value_not_allowed 1; uscc_fullwidth 1; "
+             "amount_unit 1; duplicate_row 1"),
+    FeedSpec("housing_fund", "gjj_jc_2022.jsonl", "housing_fund", "jsonl", "utf-8",
+             "housing_fund", 2400,
+             "uscc_check_digit 2; wrong_kind_registration_number 1; wrong_kind_org_code 1; "
+             "required_missing 2; value_not_allowed 2; invalid_amount 2; uscc_spaced 1; "
+             "duplicate_row 2"),
+    # UTF-8 with a few lines in GB18030 (each line decodes on its own)
+    FeedSpec("water_supply", "utility_water_2022.csv", "utility_payment", "csv",
+             "utf-8+gb18030", "water_supply", 1500,
+             "uscc_check_digit 2; value_not_allowed 1; invalid_amount 1; gb18030_line 4; "
+             "amount_thousands 2; ragged_row 1; duplicate_row 1"),
+    FeedSpec("power_supply", "utility_power_2022.xlsx", "utility_payment", "xlsx", "",
+             "power_supply", 1500,
+             "uscc_check_digit 2; uscc_excel_damage 2; required_missing 1; amount_thousands 2; "
+             "duplicate_row 1"),
+    FeedSpec("gas_supply", "燃气缴费_2022.csv", "utility_payment", "csv", "gb18030",
+             "gas_supply", 900,
+             "uscc_check_digit 1; value_not_allowed 1; invalid_amount 1; amount_unit 2; "
+             "uscc_lowercase 1"),
+    FeedSpec("heat_supply", "heat_utility_2022.jsonl", "utility_payment", "jsonl", "utf-8",
+             "heat_supply", 600,
+             "uscc_check_digit 1; wrong_kind_org_code 1; amount_thousands 1; duplicate_row 1"),
+    FeedSpec("ecology_environment", "xzqz_2022.csv", "admin_enforcement", "csv", "utf-8-sig",
+             "admin", 120,
+             "uscc_check_digit 1; rid_check_digit 1; required_missing 1; invalid_date 1; "
+             "value_not_allowed 1; date_alt_format 1; formula_text 1"),
+    FeedSpec("urban_management", "行政强制_2022.jsonl", "admin_enforcement", "jsonl", "utf-8",
+             "admin", 150,
+             "uscc_check_digit 1; uscc_placeholder 1; invalid_date 1; date_alt_format 1; "
+             "duplicate_row 1"),
+    FeedSpec("civil_affairs", "xzqr_mz_2022.jsonl", "admin_confirmation", "jsonl", "utf-8",
+             "admin", 150,
+             "rid_check_digit 2; required_missing 1; value_not_allowed 1; date_alt_format 1"),
+    FeedSpec("human_resources", "行政确认_2022.xlsx", "admin_confirmation", "xlsx", "",
+             "admin", 150,
+             "rid_check_digit 1; uscc_check_digit 1; invalid_date 1; duplicate_row 1"),
+    FeedSpec("human_resources", "xzcj_rs_2022.csv", "admin_adjudication", "csv", "utf-8",
+             "admin", 120,
+             "uscc_check_digit 1; wrong_kind_registration_number 1; value_not_allowed 1; "
+             "ragged_row 1; date_alt_format 1"),
+    FeedSpec("market_regulation", "adjudication_scjg_2022.xlsx", "admin_adjudication", "xlsx",
+             "", "admin", 100,
+             "uscc_check_digit 1; required_missing 1; invalid_date 1"),
+    FeedSpec("emergency", "xzjl_yj_2022.xlsx", "admin_reward", "xlsx", "", "admin", 120,
+             "uscc_check_digit 1; value_not_allowed 1; duplicate_row 1"),
+    FeedSpec("market_regulation", "reward_scjg_2022.jsonl", "admin_reward", "jsonl", "utf-8",
+             "admin", 150,
+             "uscc_check_digit 1; rid_check_digit 1; required_missing 1; uscc_lowercase 1"),
+    FeedSpec("market_regulation", "xzjc_scjg_2022.csv", "admin_inspection", "csv", "utf-8-sig",
+             "admin", 200,
+             "uscc_check_digit 2; uscc_excel_damage 1; value_not_allowed 2; invalid_date 1; "
+             "uscc_spaced 1; date_alt_format 1; duplicate_row 1"),
+    FeedSpec("emergency", "inspection_yj_2022.csv", "admin_inspection", "csv", "utf-8",
+             "admin", 150,
+             "uscc_check_digit 1; wrong_kind_org_code 1; required_missing 1; formula_text 1"),
 ]
+# fmt: on
 
 
 def _columns(ds: Dataset, drop: tuple[str, ...] = ("CF_AJMC",)) -> list[str]:
     return [c for c in ds.field_codes if c not in drop]
 
 
-def _build_rows(city: City, rng: random.Random, builder: str, dept: str, ds: Dataset, n: int,
-                plan: list[tuple]) -> list[Row]:
+def _build_rows(
+    city: City, rng: random.Random, builder: str, dept: str, ds: Dataset, n: int, plan: list[tuple]
+) -> list[Row]:
     firms = [e for e in city.firms if e.kind in ("企业", "个体工商户")]
     if builder in ("register_market", "register_civil"):
-        spare_count = sum(item[1] for item in plan if item[0] in QUARANTINE_KINDS)
+        spare_count = sum(count or 0 for kind, count, _ in plan if kind in QUARANTINE_KINDS)
         if builder == "register_market":
             spares = [city.spare_company() for _ in range(spare_count)]
             return build_register(city.market_register, spares)
@@ -1479,7 +1912,9 @@ def _build_rows(city: City, rng: random.Random, builder: str, dept: str, ds: Dat
         # Excel turned every all-digit code into a number; the numeric ones are placed by the plan.
         safe = [e for e in firms if not e.all_digits]
         rows = build_penalties(city, rng, dept, n, safe)
-        digits = [e for e in firms if e.all_digits and uscc_reasons(excel_digits(float(int(e.uscc))))]
+        digits = [
+            e for e in firms if e.all_digits and uscc_reasons(excel_digits(float(int(e.uscc))))
+        ]
         legal = [r for r in rows if r.entity is not None]
         for row in rng.sample(legal, min(len(legal), max(2, len(rows) // 10), len(digits))):
             entity = rng.choice(digits)
@@ -1510,20 +1945,6 @@ def _reassign(row: Row, prefix: str, entity: Entity) -> None:
         row.values[f"{prefix}_FRDB"] = entity.rep.name
         row.values[f"{prefix}_FR_ZJHM"] = entity.rep.rid
     row.entity = entity
-
-
-def _spare_company(self: City) -> Entity:
-    """A register-only company with an all-digit code (so Excel damage can hit it)."""
-    entity = self.company(digits_only=True, division=RUSHAN)
-    return Entity(**{**entity.__dict__, "status": "存续"})
-
-
-def _spare_social_org(self: City) -> Entity:
-    return self.social_org("1")
-
-
-City.spare_company = _spare_company  # type: ignore[attr-defined]
-City.spare_social_org = _spare_social_org  # type: ignore[attr-defined]
 
 
 # --- writers -------------------------------------------------------------------------------
@@ -1616,10 +2037,27 @@ WRITERS = {"csv": write_csv, "jsonl": write_jsonl, "xlsx": write_xlsx}
 
 # --- truth ---------------------------------------------------------------------------------
 
-FILES_COLUMNS = ["file", "dataset_id", "department", "format", "encoding", "rows_in", "rows_loaded",
-                 "rows_quarantined", "status"]
-DEFECTS_COLUMNS = ["file", "dataset_id", "row", "field", "defect", "expected_reason", "expected_outcome",
-                   "expected_value"]
+FILES_COLUMNS = [
+    "file",
+    "dataset_id",
+    "department",
+    "format",
+    "encoding",
+    "rows_in",
+    "rows_loaded",
+    "rows_quarantined",
+    "status",
+]
+DEFECTS_COLUMNS = [
+    "file",
+    "dataset_id",
+    "row",
+    "field",
+    "defect",
+    "expected_reason",
+    "expected_outcome",
+    "expected_value",
+]
 
 
 def _write_table(path: Path, columns: list[str], rows: list[dict]) -> None:
@@ -1634,10 +2072,11 @@ def _make_feeds(city: City, seed: int, entities: int) -> list[Feed]:
     catalog = city.catalog
     feeds = []
     factor = entities / 3000
-    for dept, file_name, dataset_id, fmt, encoding, builder, base, plan in FILES:
+    for dept, file_name, dataset_id, fmt, encoding, builder, base, plan_text in FILES:
         ds = catalog.dataset(dataset_id)
         rng = random.Random(f"{seed}/{dept}/{file_name}")
-        planned = sum(item[1] or 0 for item in plan)
+        plan = parse_plan(plan_text)
+        planned = sum(count or 0 for _, count, _ in plan)
         n = max(round((base or 0) * factor), 4 * planned + 30) if base else 0
         if builder == "penalty_english":
             n = max(round(base * factor), 12)
@@ -1660,7 +2099,7 @@ def _make_feeds(city: City, seed: int, entities: int) -> list[Feed]:
             feed.headers = TAX_HEADERS
         elif encoding == "gb18030":
             feed.newline = "\r\n"
-        Injector(feed, city, rng).apply(plan)
+        Injector(feed, rng).apply(plan)
         feeds.append(feed)
     return feeds
 
@@ -1670,7 +2109,6 @@ def generate(data_root: Path, seed: int = 371083, entities: int = 3000) -> dict:
     data_root = Path(data_root)
     catalog = get_catalog()
     city = City(catalog, seed, entities)
-    city.by_code = {e.uscc: e for e in city.market_register + city.civil_register}
     feeds = _make_feeds(city, seed, entities)
 
     inbox, truth = data_root / "inbox", data_root / "truth"
@@ -1690,17 +2128,31 @@ def generate(data_root: Path, seed: int = 371083, entities: int = 3000) -> dict:
             d = row.defect
             quarantined += d.outcome == "quarantine"
             kinds[d.defect] += 1
-            defect_rows.append({
-                "file": feed.path, "dataset_id": feed.dataset.id, "row": number, "field": d.field,
-                "defect": d.defect, "expected_reason": d.reason, "expected_outcome": d.outcome,
-                "expected_value": d.expected_value,
-            })
-        file_rows.append({
-            "file": feed.path, "dataset_id": feed.dataset.id, "department": feed.department,
-            "format": feed.fmt, "encoding": feed.encoding, "rows_in": len(feed.rows),
-            "rows_loaded": len(feed.rows) - quarantined, "rows_quarantined": quarantined,
-            "status": "rejected" if feed.rejected else "loaded",
-        })
+            defect_rows.append(
+                {
+                    "file": feed.path,
+                    "dataset_id": feed.dataset.id,
+                    "row": number,
+                    "field": d.field,
+                    "defect": d.defect,
+                    "expected_reason": d.reason,
+                    "expected_outcome": d.outcome,
+                    "expected_value": d.expected_value,
+                }
+            )
+        file_rows.append(
+            {
+                "file": feed.path,
+                "dataset_id": feed.dataset.id,
+                "department": feed.department,
+                "format": feed.fmt,
+                "encoding": feed.encoding,
+                "rows_in": len(feed.rows),
+                "rows_loaded": len(feed.rows) - quarantined,
+                "rows_quarantined": quarantined,
+                "status": "rejected" if feed.rejected else "loaded",
+            }
+        )
     truth.mkdir(parents=True, exist_ok=True)
     _write_table(truth / "files.csv", FILES_COLUMNS, file_rows)
     _write_table(truth / "defects.csv", DEFECTS_COLUMNS, defect_rows)
@@ -1722,7 +2174,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=371083)
     parser.add_argument("--entities", type=int, default=3000)
     args = parser.parse_args(argv)
-    print(json.dumps(generate(args.data_root, args.seed, args.entities), ensure_ascii=False, indent=2))
+    print(
+        json.dumps(generate(args.data_root, args.seed, args.entities), ensure_ascii=False, indent=2)
+    )
 
 
 if __name__ == "__main__":

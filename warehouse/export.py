@@ -32,8 +32,9 @@ def export_batch(con: duckdb.DuckDBPyConnection, dataset: Dataset, batch_id: str
     tmp = base / f".tmp-{uuid.uuid4().hex}"
     tmp.mkdir()
     rows = 0
+    cursor = con.cursor()  # its own result stream, whatever ``con`` left unfinished
     try:
-        reader = con.sql(
+        reader = cursor.sql(
             f"SELECT * EXCLUDE (batch_id) FROM {table('clean', dataset.id)} WHERE batch_id = ? ORDER BY source_row",
             params=[batch_id],
         ).to_arrow_reader(ROWS_PER_BATCH)
@@ -58,5 +59,6 @@ def export_batch(con: duckdb.DuckDBPyConnection, dataset: Dataset, batch_id: str
             shutil.rmtree(path)
         return final
     finally:
+        cursor.close()
         if tmp.exists():
             shutil.rmtree(tmp)

@@ -41,8 +41,11 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _int_list(values) -> str:
-    return "[" + ", ".join(str(v) for v in values) + "]"
+def _weighted_sum(term: str, weights: tuple[int, ...]) -> str:
+    """'t(1) * w1 + t(2) * w2 + ...', ``term`` having an {i} slot for the 1-based position.
+    (Written out: about twice as fast in DuckDB as list_sum(list_transform(...)).)"""
+    terms = [f"{term.format(i=i)} * {w}" for i, w in enumerate(weights, start=1)]
+    return "\n        + ".join(" + ".join(terms[k : k + 3]) for k in range(0, len(terms), 3))
 
 
 # Whitespace as in Python's str.isspace (incl. U+3000, U+00A0) and the hyphens
@@ -68,21 +71,23 @@ CREATE OR REPLACE MACRO ref.is_division(d) AS
 CREATE OR REPLACE MACRO ref.is_uscc_authority_pair(a, c) AS
     (a || c) IN (SELECT authority || category FROM ref.uscc_authorities);
 
--- Check characters: weighted sums over positions 1..n of the string.
+-- Check characters. ref.*_sum macros are weighted sums written out position by position.
 CREATE OR REPLACE MACRO ref.uscc_value(c) AS strpos({_lit(USCC_ALPHABET)}, c) - 1;
 CREATE OR REPLACE MACRO ref.gb11714_value(c) AS strpos({_lit(GB11714_ALPHABET)}, c) - 1;
+CREATE OR REPLACE MACRO ref.uscc_sum(x) AS
+    {_weighted_sum("ref.uscc_value(x[{i}])", USCC_WEIGHTS)};
+CREATE OR REPLACE MACRO ref.gb11714_sum(x) AS
+    {_weighted_sum("ref.gb11714_value(x[{i}])", GB11714_WEIGHTS)};
+CREATE OR REPLACE MACRO ref.rid_sum(x) AS
+    {_weighted_sum("x[{i}]::INTEGER", RID_WEIGHTS)};
 -- GB 11714 over an 8-char body: 11 - (sum mod 11), 10 -> X, 11 -> 0.
 CREATE OR REPLACE MACRO ref.gb11714_check_char(body) AS
-    '0X987654321'[1 + list_sum(list_transform(range(1, 9), lambda i:
-        ref.gb11714_value(body[i]) * {_int_list(GB11714_WEIGHTS)}[i]))::INTEGER % 11];
+    '0X987654321'[1 + ref.gb11714_sum(body) % 11];
 -- GB/T 17710 = ISO 7064 MOD 31-3 over the first 17 chars.
 CREATE OR REPLACE MACRO ref.uscc_check_char(x) AS
-    {_lit(USCC_ALPHABET)}[1 + (31 - list_sum(list_transform(range(1, 18), lambda i:
-        ref.uscc_value(x[i]) * {_int_list(USCC_WEIGHTS)}[i]))::INTEGER % 31) % 31];
+    {_lit(USCC_ALPHABET)}[1 + (31 - ref.uscc_sum(x) % 31) % 31];
 -- GB 11643 = ISO 7064 MOD 11-2 over the first 17 digits.
-CREATE OR REPLACE MACRO ref.rid_check_char(x) AS
-    '10X98765432'[1 + list_sum(list_transform(range(1, 18), lambda i:
-        x[i]::INTEGER * {_int_list(RID_WEIGHTS)}[i]))::INTEGER % 11];
+CREATE OR REPLACE MACRO ref.rid_check_char(x) AS '10X98765432'[1 + ref.rid_sum(x) % 11];
 
 -- A real calendar date YYYYMMDD inside the accepted birth range.
 CREATE OR REPLACE MACRO ref.is_birth_date(d) AS coalesce(

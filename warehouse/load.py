@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from credit.catalog import Catalog, Dataset, FieldType
 from transforms.reasons import FILE_REASONS, message_zh
-from transforms.stage import Manifest
+from transforms.stage import MAX_QUARANTINED_VALUE, Manifest
 from warehouse.checks_sql import build_check_sql
 from warehouse.db import clean_columns, id_salt
 from warehouse.sql_names import ident, table
@@ -154,7 +154,8 @@ def _load_rows(con: duckdb.DuckDBPyConnection, folder: Path, m: Manifest, datase
         )
         bad = [r[0] for r in con.execute("SELECT DISTINCT reasons FROM checked WHERE len(reasons) > 0").fetchall()]
         _messages(con, dataset, bad)
-        record = ", ".join(f"{ident(c)} := r.{ident(c)}" for c in dataset.field_codes)
+        # Values longer than MAX_QUARANTINED_VALUE are cut here; the archived file keeps them whole.
+        record = ", ".join(f"{ident(c)} := left(r.{ident(c)}, {MAX_QUARANTINED_VALUE})" for c in dataset.field_codes)
         con.execute(
             f"""INSERT INTO quarantine.rows
                 (batch_id, dataset_id, department, source_file, source_row, reasons, message_zh, record, evidence)

@@ -1,0 +1,106 @@
+"""
+### Ingest DAGs, one per dataset of the collection catalog (信用数据归集清单)
+
+Generated from `catalogs/datasets/*.yaml`: adding a dataset file adds a DAG.
+Each run picks up the dataset's files from `<data root>/inbox/<department>/`,
+**stages** each file in parallel (read, map headers, write Parquet; no database),
+then **loads** the staged batches into the DuckDB warehouse in one task that holds
+the single `warehouse_writer` pool slot (DuckDB allows one writer process).
+Every row ends in `clean.<dataset>` or `quarantine.rows`; the batch ledger
+`audit.batches` records the counts. A loaded file moves to the archive; a file
+that fails to load stays in the inbox and fails the load task after the other
+files are done. Loading updates the asset `credit://warehouse/clean/<dataset>`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+
+from credit.airflow_env import WRITER_POOL
+from credit.catalog import Dataset, get_catalog
+
+DEFAULT_ARGS = {"owner": "credit-data", "retries": 2, "retry_delay": timedelta(minutes=1)}
+START = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
+
+
+def clean_asset(dataset_id: str) -> Asset:
+    return Asset(name=f"clean_{dataset_id}", uri=f"credit://warehouse/clean/{dataset_id}")
+
+
+def build_ingest_dag(dataset: Dataset):
+    @dag(
+        dag_id=f"credit_ingest_{dataset.id}",
+        description=f"{dataset.name_zh}: inbox -> staging -> warehouse",
+        schedule=timedelta(minutes=30),
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["credit", "ingest", dataset.category],
+        doc_md=__doc__,
+    )
+    def ingest():
+        @task
+        def discover() -> list[str]:
+            """Files of this dataset waiting in the inbox (paths relative to it)."""
+            from credit.catalog import get_catalog
+            from credit.pipeline import scan_inbox
+            from credit.settings import get_settings
+
+            return [f.relpath for f in scan_inbox(get_settings(), get_catalog()) if f.dataset_id == dataset.id]
+
+        @task(max_active_tis_per_dagrun=2)
+        def stage(relpath: str) -> dict[str, str]:
+            """Read one file and stage it as Parquet; data problems become quarantine reasons."""
+            from credit import pipeline
+            from credit.catalog import get_catalog
+            from credit.settings import get_settings
+
+            settings = get_settings()
+            path = pipeline.inbox_path(settings, relpath)
+            department = relpath.split("/", 1)[0]
+            staged = pipeline.stage(settings, get_catalog(), path, dataset.id, department)
+            return {"relpath": relpath, "staged": staged.name}
+
+        @task(pool=WRITER_POOL, outlets=[clean_asset(dataset.id)], trigger_rule="all_done")
+        def load(staged: list[dict[str, str] | None], run_id: str | None = None) -> dict[str, int]:
+            """Load every staged batch (one writer), export Parquet, archive the files."""
+            from credit import pipeline
+            from credit.catalog import get_catalog
+            from credit.settings import get_settings
+            from warehouse.db import connect
+
+            settings, catalog = get_settings(), get_catalog()
+            totals = {"batches": 0, "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0, "duplicates": 0}
+            failed = []
+            con = connect(settings, catalog)
+            try:
+                for item in [s for s in staged if s]:
+                    try:
+                        result = pipeline.load(con, settings, catalog, settings.staging / item["staged"], run_id=run_id)
+                    except Exception as exc:  # one bad batch must not stop the others
+                        failed.append(f"{item['relpath']}: {exc}")
+                        continue
+                    pipeline.settle(settings, item["relpath"])
+                    totals["batches"] += 1
+                    totals["duplicates"] += result.outcome == "duplicate"
+                    if result.outcome != "duplicate":
+                        totals["rows_in"] += result.rows_in
+                        totals["rows_loaded"] += result.rows_loaded
+                        totals["rows_quarantined"] += result.rows_quarantined
+            finally:
+                con.close()
+            if failed:
+                raise RuntimeError("some files could not be loaded:\n" + "\n".join(failed))
+            return totals
+
+        load(stage.expand(relpath=discover()))
+
+    return ingest()
+
+
+for _dataset in get_catalog().datasets.values():
+    globals()[f"credit_ingest_{_dataset.id}"] = build_ingest_dag(_dataset)
