@@ -522,7 +522,25 @@ def explain_check(con, catalog, batch_id: str, path: Path) -> dict:
     path.with_suffix(".txt").write_text(plan[0][1], encoding="utf-8")
     return {"check_count_seconds": plain, "check_profiled_seconds": profiled,
             "check_materialize_seconds": materialize, "profile_json": str(path),
-            "plan_txt": str(path.with_suffix(".txt"))}
+            "plan_txt": str(path.with_suffix(".txt")), "top_operators": top_operators(path)}
+
+
+def top_operators(path: Path, n: int = 8) -> list[tuple[float, str, str]]:
+    """The costliest operators of a DuckDB JSON profile: (seconds summed over threads, name, what)."""
+    found: list[tuple[float, str, str]] = []
+
+    def walk(node: dict) -> None:
+        info = node.get("extra_info") or {}
+        what = info.get("Projections") or info.get("Conditions") or info.get("Table") or ""
+        if isinstance(what, list):
+            what = f"{len(what)} columns: " + ", ".join(what)
+        found.append((float(node.get("timing") or 0), node.get("name", "?"), " ".join(str(what).split())[:110]))
+        for child in node.get("children", []):
+            walk(child)
+
+    for op in json.loads(path.read_text(encoding="utf-8")).get("operator", []):
+        walk(op)
+    return sorted(found, reverse=True)[:n]
 
 
 CHILDREN = {"baseline": child_baseline, "ours": child_ours, "phases": child_phases}
@@ -613,6 +631,9 @@ def report(rows: int, meta: dict, runs: dict[str, dict]) -> dict:
             e = ph["explain"]
             print(f"  check query alone: count {e['check_count_seconds']:.1f} s, "
                   f"materialized {e['check_materialize_seconds']:.1f} s; plan in {e['plan_txt']}")
+            print("  costliest operators of the check query (thread-seconds):")
+            for seconds, name, what in e["top_operators"]:
+                print(f"   {seconds:>8.1f}  {name:<14} {what}")
     return summary
 
 

@@ -63,7 +63,7 @@ def run_all(settings: Settings, only: list[str] | None = None, on_start=None) ->
     for dag_id in dag_order(only or list(dagbag.dag_ids)):
         if on_start:
             on_start(dag_id)
-        dag = dagbag.get_dag(dag_id)
+        dag = dagbag.dags[dag_id]
         run = dag.test()
         states = {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": str(ti.state)
                   for ti in run.get_task_instances()}

@@ -7,6 +7,7 @@
     credit ingest-inbox    the same for every file waiting in the inbox
     credit status          the batch ledger, summed per dataset and department
     credit catalog         validate the catalog and list its datasets
+    credit contract        write docs/parquet-contract.md from the catalog
 """
 
 from __future__ import annotations
@@ -50,6 +51,18 @@ def catalog() -> None:
     for ds in cat.datasets.values():
         table.add_row(ds.id, ds.name_zh, ds.disclosure.value, ", ".join(ds.departments), str(len(ds.fields)))
     console.print(table)
+
+
+@app.command()
+def contract(
+    out: Annotated[Path, typer.Option(help="Where to write the contract.")] = Path("docs/parquet-contract.md"),
+) -> None:
+    """Write the Parquet contract (docs/parquet-contract.md) from the catalog."""
+    from warehouse.contract import render_contract
+
+    _, cat = _context()
+    out.write_text(render_contract(cat), encoding="utf-8")
+    console.print(f"Wrote {out}")
 
 
 @app.command("demo-data")

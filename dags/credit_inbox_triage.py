@@ -23,7 +23,7 @@ from credit.airflow_env import WRITER_POOL
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "credit-data", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={"owner": "credit-data", "retries": 2, "retry_delay": timedelta(seconds=20)},
     tags=["credit", "ingest"],
     doc_md=__doc__,
 )

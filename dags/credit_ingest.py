@@ -22,7 +22,7 @@ from airflow.sdk import Asset, dag, task
 from credit.airflow_env import WRITER_POOL
 from credit.catalog import Dataset, get_catalog
 
-DEFAULT_ARGS = {"owner": "credit-data", "retries": 2, "retry_delay": timedelta(minutes=1)}
+DEFAULT_ARGS = {"owner": "credit-data", "retries": 2, "retry_delay": timedelta(seconds=20)}
 START = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
 
 

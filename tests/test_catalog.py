@@ -102,3 +102,10 @@ def test_adding_a_dataset_needs_only_a_file(tmp_path):
     catalog = load_catalog(root)
     assert catalog.dataset("real_estate").name_zh == "不动产登记信息"
     assert [d.id for d in catalog.route("housing_fund", "budongchan_2022.csv")] == ["real_estate"]
+
+
+def test_committed_parquet_contract_matches_the_catalog(catalog):
+    from warehouse.contract import render_contract
+
+    committed = (PROJECT_ROOT / "docs" / "parquet-contract.md").read_text(encoding="utf-8")
+    assert committed == render_contract(catalog), "run `credit contract` and commit docs/parquet-contract.md"

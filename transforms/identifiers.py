@@ -51,7 +51,9 @@ def normalize_code(raw: str | None) -> str | None:
     full-width ASCII block U+FF01-U+FF5E: other NFKC compatibility mappings
     (circled digits ①, superscripts ², ligatures ﬁ, spacing accents ¨ that
     decompose to a space, composition of combining marks) and non-ASCII case
-    mappings (ß -> SS) happen only here. None of these can make a valid code.
+    mappings (ß -> SS) happen only here, so a code typed with such characters
+    (not seen in feeds so far) can pass here and fail in SQL. The differential
+    test keeps its random input to characters where both agree.
     """
     if raw is None:
         return None
@@ -138,7 +140,12 @@ def org_code_reasons(code: str) -> list[str]:
 
 
 def resident_id_reasons(code: str) -> list[str]:
-    """GB 11643 citizen ID number: division, birth date, sequence, MOD 11-2 check."""
+    """GB 11643 citizen ID number: division, birth date, sequence, MOD 11-2 check.
+
+    The division only has to be known (current or historical). Unlike stdnum.cn.ric it is
+    not required to have been in use in the birth year: the division is that of the place
+    where the number was first issued, often years after birth.
+    """
     if len(code) != 18:
         return ["rid_length"]
     if not (_all_in(code[:17], DIGITS) and _all_in(code[17], DIGITS + "X")):

@@ -125,7 +125,8 @@ def _decoded_lines(path: Path, seen: set[str]) -> Iterator[str]:
             seen.add(encoding)
             if text is None:
                 escaped = raw.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
-                yield f"{_UNDECODABLE}{escaped}\n"
+                quoted = (_UNDECODABLE + escaped).replace('"', '""')
+                yield f'"{quoted}"\n'  # one quoted field, whatever commas the bytes held
             else:
                 yield text
 

@@ -78,10 +78,8 @@ def _checks(spec: FieldSpec, params: dict) -> tuple[list[str], list[str]]:
             f"CASE WHEN {t} < {lo}::DOUBLE OR {t} > {hi}::DOUBLE THEN 'out_of_range' || {tag} END"
         )
     if spec.type in _REASON_MACRO:
-        lists.append(
-            f"CASE WHEN {n} IS NULL THEN [] ELSE "
-            f"list_transform({_REASON_MACRO[spec.type]}({n}), lambda r: r || {tag}) END"
-        )
+        # Looked up from the code_checks CTE, which validates each distinct code once.
+        lists.append(f"coalesce({ident(spec.code + '__r')}, [])")
     return scalar, lists
 
 
@@ -111,6 +109,16 @@ def build_check_sql(dataset: Dataset) -> tuple[str, dict]:
     if lists:
         reasons = f"list_concat({reasons}, {', '.join(lists)})"
 
+    code_fields = [f for f in fields if f.type in _REASON_MACRO]
+    code_union = " UNION ALL ".join(
+        f"SELECT '{f.type.value}' AS kind, {ident(f.code)} AS code FROM typed WHERE {ident(f.code)} IS NOT NULL"
+        for f in code_fields
+    ) or "SELECT NULL::VARCHAR AS kind, NULL::VARCHAR AS code WHERE false"
+    code_joins = "".join(
+        f"\n    LEFT JOIN (SELECT code, list_transform(found, lambda r: r || ':{f.code}') AS {ident(f.code + '__r')} "
+        f"FROM code_checks WHERE kind = '{f.type.value}') {ident('j_' + f.code)} ON {ident('j_' + f.code)}.code = typed.{ident(f.code)}"
+        for f in code_fields
+    )
     sql = f"""
 WITH source AS (
     SELECT source_row, {source_cols}
@@ -128,9 +136,19 @@ typed AS (
         first_value(source_row) OVER (PARTITION BY {keys} ORDER BY source_row) AS first_row{typed}
     FROM normalized
 ),
+codes AS (
+    SELECT DISTINCT kind, code FROM ({code_union})
+),
+code_checks AS (
+    SELECT kind, code,
+        CASE kind WHEN 'uscc' THEN uscc_reasons(code)
+                  WHEN 'org_code' THEN org_code_reasons(code)
+                  ELSE resident_id_reasons(code) END AS found
+    FROM codes
+),
 checked AS (
-    SELECT *, {reasons} AS reasons
-    FROM typed
+    SELECT typed.*, {reasons} AS reasons
+    FROM typed{code_joins}
 )
 SELECT source_row, reasons,
     CASE WHEN copy_no > 1 THEN json_object('duplicate_of_row', first_row) END AS evidence,

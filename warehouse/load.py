@@ -147,10 +147,11 @@ def _load_rows(con: duckdb.DuckDBPyConnection, folder: Path, m: Manifest, datase
         sql, params = build_check_sql(dataset)
         con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {sql}", {**params, "batch_id": m.batch_id})
         clean_cols = ", ".join(ident(c) for c, _ in clean_columns(dataset))
+        select = _clean_select(dataset)
+        params = {"batch_id": m.batch_id} | ({"salt": id_salt()} if "$salt" in select else {})
         con.execute(
-            f"INSERT INTO {table('clean', dataset.id)} ({clean_cols}) "
-            f"SELECT {_clean_select(dataset)} FROM checked WHERE len(reasons) = 0",
-            {"batch_id": m.batch_id, "salt": id_salt()},
+            f"INSERT INTO {table('clean', dataset.id)} ({clean_cols}) SELECT {select} FROM checked WHERE len(reasons) = 0",
+            params,
         )
         bad = [r[0] for r in con.execute("SELECT DISTINCT reasons FROM checked WHERE len(reasons) > 0").fetchall()]
         _messages(con, dataset, bad)
