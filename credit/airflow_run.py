@@ -12,7 +12,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from credit.airflow_env import WRITER_POOL, apply_airflow_environ, airflow_environ
+from credit.airflow_env import WRITER_POOL, airflow_environ, apply_airflow_environ
 from credit.settings import PROJECT_ROOT, Settings
 
 REGISTER_FIRST = "credit_ingest_legal_entity"

@@ -43,6 +43,16 @@ def _context():
         raise typer.Exit(2) from None
 
 
+def _print_results(results) -> None:
+    table = Table("file", "dataset", "outcome", "status", "rows in", "loaded", "quarantined", "message",
+                  title="Ingest results")
+    for r in results:
+        colour = "red" if r.status == "rejected" else "green"
+        table.add_row(r.source_file, r.dataset_id or "-", r.outcome, f"[{colour}]{r.status}[/{colour}]",
+                      str(r.rows_in), str(r.rows_loaded), str(r.rows_quarantined), r.message)
+    console.print(table)
+
+
 @app.command()
 def catalog() -> None:
     """Validate the catalog and list its datasets."""

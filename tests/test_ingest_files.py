@@ -284,3 +284,20 @@ def test_parquet_export_is_hive_partitioned_and_masks_ids(settings, catalog, tmp
         f"FROM read_parquet('{settings.parquet_root}/admin_penalty/*/*/*.parquet', hive_partitioning=true) ORDER BY source_row"
     ).fetchall()
     assert rows == [("market_regulation", "110105********002X", True, True), ("market_regulation", None, False, False)]
+
+
+def test_cli_ingest_and_status(settings, tmp_path):
+    from typer.testing import CliRunner
+
+    from credit.cli import app
+
+    path = tmp_path / "xzcf.csv"
+    path.write_text(csv_text([row(1), row(2, 处罚决定日期="bad")]), encoding="utf-8")
+    runner = CliRunner()
+    done = runner.invoke(app, ["ingest", str(path), "--dataset", "admin_penalty", "--department", "market_regulation"])
+    assert done.exit_code == 0, done.output
+    assert "loaded" in done.output
+    status = runner.invoke(app, ["status"])
+    assert status.exit_code == 0 and "admin_pe" in status.output  # narrow terminal: names are cut
+    unknown = runner.invoke(app, ["ingest", str(path), "--dataset", "no_such", "--department", "market_regulation"])
+    assert unknown.exit_code == 2 and "unknown dataset 'no_such'" in unknown.output

@@ -120,7 +120,7 @@ def is_utf8(path: Path) -> bool:
 def _decoded_lines(path: Path, seen: set[str]) -> Iterator[str]:
     """Lines decoded one by one; undecodable lines become a marker the CSV reader passes on."""
     with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
+        for raw in fh:
             text, encoding = _decode_line(raw)
             seen.add(encoding)
             if text is None:

@@ -95,9 +95,9 @@ def build_check_sql(dataset: Dataset) -> tuple[str, dict]:
     scalar: list[str] = []
     lists: list[str] = []
     for spec in fields:
-        s, l = _checks(spec, params)
-        scalar += s
-        lists += l
+        field_scalar, field_lists = _checks(spec, params)
+        scalar += field_scalar
+        lists += field_lists
     for rule in dataset.date_order:
         start, end = _typed_name(dataset.field(rule.start)), _typed_name(dataset.field(rule.end))
         scalar.append(f"CASE WHEN {start} > {end} THEN 'date_order:{rule.end}' END")

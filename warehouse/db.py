@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from credit.catalog import CODE_TYPES, Catalog, Dataset, FieldType
+from credit.catalog import Catalog, Dataset, FieldType
 from credit.settings import Settings
 from warehouse.identifier_sql import install_identifier_macros
 from warehouse.sql_names import ident, table
