@@ -1,7 +1,7 @@
 """Airflow's configuration for this project, as environment variables.
 
 Airflow's home lives under the data root; the metadata database is a SQLite file
-there by default (set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN to use another). Nothing
+there by default (set CREDIT_AIRFLOW_DB_URL to use another). Nothing
 phones home: Scarf / Great Expectations analytics and OpenTelemetry stay off.
 """
 
@@ -22,8 +22,9 @@ def airflow_environ(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # Per data root; CREDIT_AIRFLOW_DB_URL points at another metadata database.
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}"
+            "CREDIT_AIRFLOW_DB_URL", f"sqlite:///{home / 'airflow.db'}"
         ),
         "AIRFLOW__METRICS__OTEL_ON": "False",
         "AIRFLOW__TRACES__OTEL_ON": "False",
