@@ -409,40 +409,6 @@ class TimingConnection:
         return getattr(self._con, name)
 
 
-def duckdb_refuses_unfinished_results() -> bool:
-    """True when DuckDB refuses a relation on a connection whose last ``execute`` result was
-    only partly fetched: the pattern of ``credit.pipeline.load`` (``_ledger_result`` ends with
-    ``fetchone()``, then ``export_batch`` calls ``con.sql(...).to_arrow_reader()``)."""
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        con.execute("SELECT * FROM range(3)").fetchone()
-        con.sql("SELECT 1").to_arrow_reader(1).read_all()
-    except duckdb.Error as exc:
-        return "unfinished result" in str(exc)
-    finally:
-        con.close()
-    return False
-
-
-def apply_shim(args) -> bool:
-    """Bench-local workaround (no project file changes): finish the pending result before export."""
-    use = args.shim == "on" or (args.shim == "auto" and duckdb_refuses_unfinished_results())
-    if use:
-        import credit.pipeline as pipeline
-
-        export_batch = pipeline.export_batch
-
-        def export_after_complete(con, *a, **kw):
-            con.complete()  # what _ledger_result's fetchone() leaves behind
-            return export_batch(con, *a, **kw)
-
-        pipeline.export_batch = export_after_complete
-    print(f"shim (con.complete() before export_batch): {'applied' if use else 'not applied'}")
-    return use
-
-
 def child_baseline(args) -> dict:
     import duckdb
 
@@ -464,12 +430,11 @@ def child_ours(args) -> dict:
     from credit.settings import get_settings
 
     settings, catalog = get_settings(), get_catalog()
-    shim = apply_shim(args)
     t0 = time.perf_counter()
     result = ingest_file(settings, catalog, Path(args.file), DATASET, DEPARTMENT)
     wall = time.perf_counter() - t0
     print(result)
-    return {"wall": wall, "rows": result.rows_in, "result": result.__dict__, "shim": shim,
+    return {"wall": wall, "rows": result.rows_in, "result": result.__dict__,
             "warehouse_bytes": settings.warehouse_path.stat().st_size,
             "settings": {"threads": settings.duckdb_threads, "memory_limit": settings.duckdb_memory_limit}}
 
@@ -493,7 +458,6 @@ def child_phases(args) -> dict:
                 phases[name] = phases.get(name, 0.0) + time.perf_counter() - t
         return wrapper
 
-    shim = apply_shim(args)
     # pipeline.load calls these two module-level names: wrap them to split load from export.
     pipeline.load_staged = timed("load.load_staged", pipeline.load_staged)
     pipeline.export_batch = timed("load.export_batch", pipeline.export_batch)
@@ -510,15 +474,15 @@ def child_phases(args) -> dict:
     result = pipeline.load(con, settings, catalog, staged)
     phases["load"] = time.perf_counter() - t2
     rss["after_load"] = _vm_hwm_mib()
+    phases["total"] = time.perf_counter() - t0  # without the optional profiling pass below
     explain = None
     if args.explain_to:
         explain = explain_check(con._con, catalog, result.batch_id, Path(args.explain_to))
     con.close()
-    phases["total"] = time.perf_counter() - t0
     statements = sorted(con.log, key=lambda x: -x[1])
     return {"wall": phases["total"], "rows": result.rows_in, "phases": phases, "rss_hwm": rss,
             "staged_bytes": staged_bytes, "statements": statements[:12], "explain": explain,
-            "result": result.__dict__, "shim": shim}
+            "result": result.__dict__}
 
 
 def explain_check(con, catalog, batch_id: str, path: Path) -> dict:
@@ -568,7 +532,6 @@ def run_child(kind: str, file: Path, out: Path, args) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"run-{kind}-", dir=out))
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--file", str(file),
            "--workdir", str(workdir), "--threads", str(args.threads), "--memory-limit", args.memory_limit]
-    cmd += ["--shim", args.shim]
     if kind == "phases" and args.explain:
         cmd += ["--explain-to", str(out / f"check_profile_{args.rows}.json")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_DATA_DIR")}
@@ -625,9 +588,6 @@ def report(rows: int, meta: dict, runs: dict[str, dict]) -> dict:
               f"{'MET' if summary['time_target_met'] else 'NOT MET'}), "
               f"memory x{m_ratio:.2f}; our peak {ours['peak_rss_mib']:.0f} MiB "
               f"(target < {MEMORY_TARGET_MIB} MiB: {'MET' if summary['memory_target_met'] else 'NOT MET'})")
-        if ours.get("shim"):
-            print("NOTE: ours ran with the bench-local shim (con.complete() before export_batch): "
-                  "credit.pipeline.load fails without it on this DuckDB; see --shim off")
         res = ours["result"]
         expected = meta.get("expected_quarantined")
         print(f"ours: rows_in={res['rows_in']:,} loaded={res['rows_loaded']:,} "
@@ -675,9 +635,6 @@ def main() -> None:
                         help="comma-separated subset of baseline,ours,phases")
     parser.add_argument("--explain", action="store_true",
                         help="in the phases run, also time and EXPLAIN ANALYZE the check query")
-    parser.add_argument("--shim", choices=("auto", "on", "off"), default="auto",
-                        help="finish the pending DuckDB result before export_batch (a bench-local "
-                             "workaround for DuckDB 2.x); auto = only when the installed DuckDB needs it")
     parser.add_argument("--keep", action="store_true", help="keep each run's work folder")
     parser.add_argument("--threads", type=int, default=settings.duckdb_threads)
     parser.add_argument("--memory-limit", default=settings.duckdb_memory_limit)
