@@ -8,6 +8,7 @@ byte received; the warehouse keeps the rest.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -17,9 +18,8 @@ import duckdb
 
 from credit.catalog import Catalog
 from credit.settings import Settings
-from transforms.stage import batch_id_for, file_sha256, stage_file
+from transforms.stage import Manifest, batch_id_for, file_sha256, stage_file
 from warehouse.db import connect
-from warehouse.export import export_batch
 from warehouse.load import LoadResult, load_staged, record_unrouted
 
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f;|&$`<>\\]")
@@ -93,7 +93,10 @@ def archive_file(settings: Settings, path: Path, sha256: str) -> Path:
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
-        shutil.copyfile(path, tmp)
+        try:
+            os.link(path, tmp)  # same file system: no copy of a large file
+        except OSError:
+            shutil.copyfile(path, tmp)
         tmp.rename(target)
     return target
 
@@ -112,10 +115,8 @@ def load(
     replace: bool = False,
     run_id: str | None = None,
 ) -> LoadResult:
-    """Load a staged batch (single writer), export its Parquet partition, drop the staging folder."""
-    result = load_staged(con, staged, catalog, replace=replace, run_id=run_id)
-    if result.outcome != "duplicate" and result.dataset_id:
-        export_batch(con, catalog.dataset(result.dataset_id), result.batch_id, result.department, settings.parquet_root)
+    """Load a staged batch (single writer) and drop its staging folder."""
+    result = load_staged(con, settings, staged, catalog, replace=replace, run_id=run_id)
     shutil.rmtree(staged)
     return result
 
@@ -135,6 +136,7 @@ def ingest_file(
     if why := unsafe_name_reason(path.name):
         raise UnsafePathError(why)
     staged = stage(settings, catalog, path, dataset_id, department)
+    sha = Manifest.read(staged).file_sha256
     own = con is None
     con = con or connect(settings, catalog)
     try:
@@ -142,7 +144,7 @@ def ingest_file(
     finally:
         if own:
             con.close()
-    archive_file(settings, path, file_sha256(path))
+    archive_file(settings, path, sha)
     return result
 
 

@@ -39,6 +39,11 @@ class Settings:
         return self.data_root / "warehouse.duckdb"
 
     @property
+    def raw_root(self) -> Path:
+        """Raw batches as received (restricted: may hold unmasked personal IDs)."""
+        return self.data_root / "raw"
+
+    @property
     def parquet_root(self) -> Path:
         return self.data_root / "parquet"
 

@@ -11,7 +11,6 @@ JSON) are collected in ``Feed.rejects`` with a reason; nothing is dropped.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -105,18 +104,6 @@ def _decode_line(raw: bytes) -> tuple[str | None, str]:
         return None, "undecodable"
 
 
-def is_utf8(path: Path) -> bool:
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with path.open("rb") as fh:
-        try:
-            while chunk := fh.read(8 << 20):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return False
-    return True
-
-
 def _decoded_lines(path: Path, seen: set[str]) -> Iterator[str]:
     """Lines decoded one by one; undecodable lines become a marker the CSV reader passes on."""
     with path.open("rb") as fh:
@@ -161,13 +148,11 @@ def _csv_fast(path: Path, width: int) -> Iterator[pa.RecordBatch]:
     """All-UTF-8, well-formed files: Arrow's multithreaded reader, all columns as text."""
     names = [str(i) for i in range(width)]
 
-    def refuse(_row: object) -> str:
-        return "error"  # a ragged row: let the line-by-line reader handle the whole file
-
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=CSV_BLOCK_BYTES),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=refuse),
+        # A ragged row or invalid UTF-8 raises: the line-by-line reader then takes the whole file.
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names},
             strings_can_be_null=False,
@@ -216,9 +201,11 @@ def read_csv(path: Path, robust: bool = False) -> Feed:
     width = len(headers)
     if not headers:
         feed._batches = iter(())
-    elif robust or not is_utf8(path):
+    elif robust:
         feed._batches = _csv_slow(path, width, feed)
     else:
+        # Arrow validates UTF-8 as it reads; any other encoding makes it fail and the
+        # caller re-reads line by line (``robust=True``).
         feed._batches = _fast_or_fail(path, width)
     return feed
 

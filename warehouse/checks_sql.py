@@ -1,17 +1,17 @@
 """Build, from a catalog dataset, the SQL that normalizes, types and checks one raw batch.
 
-The query is a chain of CTEs, ``source -> normalized -> typed -> checked``, over
-``raw.<dataset>`` for one ``$batch_id``. Its result has, per record: lineage,
-the typed values ready for ``clean.<dataset>``, ``reasons`` (``code:FIELD`` strings,
-empty when the record is clean) and ``evidence`` (JSON, e.g. the first copy of a
-duplicate). Field codes are validated identifiers; every catalog value (allowed
+Two queries share the CTE chain ``source -> normalized -> typed`` over one batch's
+raw Parquet file (``$rows``):
+- ``build_problem_sql``: the records that fail a check, with ``reasons``
+  (``code:FIELD`` strings) and ``evidence`` (JSON, e.g. the first copy of a duplicate);
+- ``build_clean_sql``: every other record, typed and ready for the clean layer. Field codes are validated identifiers; every catalog value (allowed
 values, bounds, units, lengths) is a bound parameter.
 """
 
 from __future__ import annotations
 
 from credit.catalog import CODE_TYPES, Dataset, FieldSpec, FieldType
-from warehouse.sql_names import ident, param, table
+from warehouse.sql_names import ident, param
 
 _REASON_MACRO = {
     FieldType.USCC: "uscc_reasons",
@@ -83,15 +83,32 @@ def _checks(spec: FieldSpec, params: dict) -> tuple[list[str], list[str]]:
     return scalar, lists
 
 
-def build_check_sql(dataset: Dataset) -> tuple[str, dict]:
-    """SQL text and its parameters (without ``batch_id``, which the caller binds)."""
-    params: dict = {}
+def _base_ctes(dataset: Dataset, params: dict) -> str:
+    """``source -> normalized -> typed`` over the batch's raw Parquet file ``$rows``."""
     fields = dataset.fields
     source_cols = ", ".join(ident(f.code) for f in fields)
     normalized = ",\n        ".join(f"{_normalize(f)} AS {ident(f.code)}" for f in fields)
     typed = "".join(f",\n        {_typed(f, params)} AS {_typed_name(f)}" for f in fields if f.type in TYPED)
-    final = ",\n    ".join(f"{_typed_name(f)} AS {ident(f.code)}" for f in fields)
+    return f"""
+WITH source AS (
+    SELECT _row AS source_row, {source_cols}
+    FROM read_parquet($rows)
+),
+normalized AS (
+    SELECT source_row,
+        {normalized}
+    FROM source
+),
+typed AS (
+    SELECT *{typed}
+    FROM normalized
+)"""
 
+
+def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
+    """Records that fail a check: ``source_row``, ``reasons`` and ``evidence`` (bind ``$rows``)."""
+    params: dict = {}
+    fields = dataset.fields
     scalar: list[str] = []
     lists: list[str] = []
     for spec in fields:
@@ -101,14 +118,13 @@ def build_check_sql(dataset: Dataset) -> tuple[str, dict]:
     for rule in dataset.date_order:
         start, end = _typed_name(dataset.field(rule.start)), _typed_name(dataset.field(rule.end))
         scalar.append(f"CASE WHEN {start} > {end} THEN 'date_order:{rule.end}' END")
-
-    keys = ", ".join(ident(k) for k in dataset.key_fields)
-    keys_present = " AND ".join(f"{ident(k)} IS NOT NULL" for k in dataset.key_fields)
-    scalar.append(f"CASE WHEN {keys_present} AND copy_no > 1 THEN 'duplicate_row' END")
+    scalar.append("CASE WHEN copy_no > 1 THEN 'duplicate_row' END")
     reasons = f"list_filter([{', '.join(scalar)}], lambda r: r IS NOT NULL)"
     if lists:
         reasons = f"list_concat({reasons}, {', '.join(lists)})"
 
+    keys = ", ".join(ident(k) for k in dataset.key_fields)
+    keys_present = " AND ".join(f"{ident(k)} IS NOT NULL" for k in dataset.key_fields)
     code_fields = [f for f in fields if f.type in _REASON_MACRO]
     code_union = " UNION ALL ".join(
         f"SELECT '{f.type.value}' AS kind, {ident(f.code)} AS code FROM typed WHERE {ident(f.code)} IS NOT NULL"
@@ -116,27 +132,21 @@ def build_check_sql(dataset: Dataset) -> tuple[str, dict]:
     ) or "SELECT NULL::VARCHAR AS kind, NULL::VARCHAR AS code WHERE false"
     code_joins = "".join(
         f"\n    LEFT JOIN (SELECT code, list_transform(found, lambda r: r || ':{f.code}') AS {ident(f.code + '__r')} "
-        f"FROM code_checks WHERE kind = '{f.type.value}') {ident('j_' + f.code)} ON {ident('j_' + f.code)}.code = typed.{ident(f.code)}"
+        f"FROM code_checks WHERE kind = '{f.type.value}') {ident('j_' + f.code)} "
+        f"ON {ident('j_' + f.code)}.code = typed.{ident(f.code)}"
         for f in code_fields
     )
-    sql = f"""
-WITH source AS (
-    SELECT source_row, {source_cols}
-    FROM {table('raw', dataset.id)}
-    WHERE batch_id = $batch_id
+    sql = _base_ctes(dataset, params) + f""",
+repeated_keys AS (  -- only keys seen twice or more are numbered: no window over the whole batch
+    SELECT {keys} FROM normalized WHERE {keys_present} GROUP BY {keys} HAVING count(*) > 1
 ),
-normalized AS (
+copies AS (
     SELECT source_row,
-        {normalized}
-    FROM source
-),
-typed AS (
-    SELECT *,
         row_number() OVER (PARTITION BY {keys} ORDER BY source_row) AS copy_no,
-        first_value(source_row) OVER (PARTITION BY {keys} ORDER BY source_row) AS first_row{typed}
-    FROM normalized
+        min(source_row) OVER (PARTITION BY {keys}) AS first_row
+    FROM normalized SEMI JOIN repeated_keys USING ({keys})
 ),
-codes AS (
+codes AS (  -- each distinct code is validated once, however many rows carry it
     SELECT DISTINCT kind, code FROM ({code_union})
 ),
 code_checks AS (
@@ -147,12 +157,49 @@ code_checks AS (
     FROM codes
 ),
 checked AS (
-    SELECT typed.*, {reasons} AS reasons
-    FROM typed{code_joins}
+    SELECT typed.source_row, copies.copy_no, copies.first_row, {reasons} AS reasons
+    FROM typed
+    LEFT JOIN copies USING (source_row){code_joins}
 )
 SELECT source_row, reasons,
-    CASE WHEN copy_no > 1 THEN json_object('duplicate_of_row', first_row) END AS evidence,
-    {final}
+    CASE WHEN copy_no > 1 THEN json_object('duplicate_of_row', first_row) END AS evidence
 FROM checked
+WHERE len(reasons) > 0
+"""
+    return sql, params
+
+
+def _subject_key(dataset: Dataset) -> str:
+    s = dataset.subject
+    parts = []
+    if s.uscc_field:
+        parts.append(f"WHEN {ident(s.uscc_field)} IS NOT NULL THEN {ident(s.uscc_field)}")
+    if s.id_field:
+        parts.append(f"WHEN {ident(s.id_field)} IS NOT NULL THEN 'P:' || sha256($salt || {ident(s.id_field)})")
+    return f"CASE {' '.join(parts)} ELSE 'N:' || md5(coalesce({ident(s.name_field)}, '')) END"
+
+
+def build_clean_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict]:
+    """The typed rows that are not in ``problems_table`` (bind ``$rows``, and ``$salt`` if present).
+
+    Columns follow ``warehouse.db.clean_columns`` without ``batch_id`` (a partition column).
+    A resident ID leaves as a masked value plus a salted hash, never in clear.
+    """
+    params: dict = {}
+    exprs = ["source_row", f"{_subject_key(dataset)} AS subject_key"]
+    for spec in dataset.fields:
+        col, name = _typed_name(spec), ident(spec.code)
+        if spec.type is FieldType.RESIDENT_ID:
+            exprs.append(f"CASE WHEN {col} IS NOT NULL THEN left({col}, 6) || repeat('*', length({col}) - 10) "
+                         f"|| right({col}, 4) END AS {name}")
+            exprs.append(f"CASE WHEN {col} IS NOT NULL THEN sha256($salt || {col}) END AS {ident(spec.code + '_HASH')}")
+        else:
+            exprs.append(f"{col} AS {name}")
+    select = ",\n    ".join(exprs)
+    sql = _base_ctes(dataset, params) + f"""
+SELECT {select}
+FROM typed
+WHERE source_row NOT IN (SELECT source_row FROM {problems_table})
+ORDER BY source_row
 """
     return sql, params

@@ -3,7 +3,10 @@
 Schemas: ``raw`` (as received, all text, per dataset), ``clean`` (typed, per dataset,
 plus the ``subjects`` dimension), ``quarantine.rows`` (every rejected record with its
 reasons), ``audit`` (the batch ledger and every file arrival), ``ref`` (reference
-tables of the identifier engine). DuckDB allows one writer process at a time: the
+tables of the identifier engine). The bulk of the data lives in Parquet partitions
+(``<data root>/raw/`` restricted, ``<data root>/parquet/`` the exported clean layer);
+``raw.<dataset>`` and ``clean.<dataset>`` are views over them, so a batch is written
+once and downstream systems read the very files the warehouse queries. DuckDB allows one writer process at a time: the
 DAGs take the ``warehouse_writer`` pool slot before opening it for writing.
 """
 
@@ -17,6 +20,7 @@ import duckdb
 from credit.catalog import Catalog, Dataset, FieldType
 from credit.settings import Settings
 from warehouse.identifier_sql import install_identifier_macros
+from warehouse.partitions import sql_path
 from warehouse.sql_names import ident, table
 from warehouse.value_sql import install_value_macros
 
@@ -101,26 +105,33 @@ def raw_columns(dataset: Dataset) -> list[tuple[str, str]]:
     return [("batch_id", "VARCHAR"), ("source_row", "BIGINT")] + [(c, "VARCHAR") for c in dataset.field_codes]
 
 
-def _ensure_table(con: duckdb.DuckDBPyConnection, schema: str, name: str, columns: list[tuple[str, str]]) -> None:
-    """Create the table, or add the columns a newer catalog introduced."""
-    con.execute(f"CREATE TABLE IF NOT EXISTS {table(schema, name)} ({', '.join(f'{ident(c)} {t}' for c, t in columns)})")
-    existing = {
-        row[0]
-        for row in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [schema, name],
-        ).fetchall()
-    }
-    for column, type_ in columns:
-        if column not in existing:
-            con.execute(f"ALTER TABLE {table(schema, name)} ADD COLUMN {ident(column)} {type_}")
+def _empty_view(columns: list[tuple[str, str]]) -> str:
+    return "SELECT " + ", ".join(f"NULL::{t} AS {ident(c)}" for c, t in columns) + " WHERE false"
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
+def _parquet_view(folder: Path, columns: list[tuple[str, str]], rename: dict[str, str]) -> str:
+    """A view over every partition under ``folder``, or an empty one with the same columns."""
+    if not any(folder.glob("*/*/*.parquet")):
+        return _empty_view(columns)
+    source = {rename.get(c, c): c for c, _ in columns}
+    select = ", ".join(f"{ident(src)}::{t} AS {ident(c)}" for (c, t), src in zip(columns, source, strict=True))
+    pattern = sql_path(folder / "*" / "*" / "*.parquet")
+    return (f"SELECT {select} FROM read_parquet({pattern}, hive_partitioning = true, "
+            "hive_types_autocast = false, union_by_name = true)")
+
+
+def refresh_views(con: duckdb.DuckDBPyConnection, settings: Settings, dataset: Dataset) -> None:
+    raw = raw_columns(dataset)
+    con.execute(f"CREATE OR REPLACE VIEW {table('raw', dataset.id)} AS "
+                + _parquet_view(settings.raw_root / dataset.id, raw, {"source_row": "_row"}))
+    con.execute(f"CREATE OR REPLACE VIEW {table('clean', dataset.id)} AS "
+                + _parquet_view(settings.parquet_root / dataset.id, clean_columns(dataset), {}))
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: Catalog, settings: Settings) -> None:
     con.execute(FIXED_DDL)
     for dataset in catalog.datasets.values():
-        _ensure_table(con, "raw", dataset.id, raw_columns(dataset))
-        _ensure_table(con, "clean", dataset.id, clean_columns(dataset))
+        refresh_views(con, settings, dataset)
 
 
 def connect(settings: Settings, catalog: Catalog | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -142,7 +153,7 @@ def connect(settings: Settings, catalog: Catalog | None = None, read_only: bool 
         install_value_macros(con)
         install_identifier_macros(con)
         if catalog is not None:
-            ensure_schema(con, catalog)
+            ensure_schema(con, catalog, settings)
     return con
 
 

@@ -16,7 +16,10 @@ import duckdb
 FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
 HALF_WIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
 
-# Both strings are constants of this module, bound as parameters below: nothing
+# 2022/7/26, 2022.7.26, 2022年7月26日, 2022-7-26, each optionally followed by a time of day.
+CN_DATE = r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
+
+# These strings are constants of this module, bound as parameters below: nothing
 # from a feed or the catalog is ever pasted into SQL.
 _MACROS = [
     """CREATE OR REPLACE MACRO clean_text(x) AS
@@ -30,22 +33,18 @@ _MACROS = [
             THEN nullif(trim(x, ' \u3000' || chr(9) || chr(10) || chr(13)), '')
             ELSE x
         END""",
+    # Only values holding a full-width character pay for translate().
     """CREATE OR REPLACE MACRO fold_width(x) AS
-        CASE WHEN strlen(x) = length(x) THEN x ELSE translate(x, getvariable('credit_full_width'),
-                                                          getvariable('credit_half_width')) END""",
+        CASE WHEN strlen(x) = length(x) OR NOT regexp_matches(x, '[\\x{FF01}-\\x{FF5E}\\x{3000}]') THEN x
+             ELSE translate(x, getvariable('credit_full_width'), getvariable('credit_half_width')) END""",
     """CREATE OR REPLACE MACRO parse_cn_date(x) AS
         CASE
-            WHEN regexp_full_match(x, '\\d{8}')
-                THEN try_strptime(x, '%Y%m%d')::DATE
-            ELSE (
-                WITH parts AS (
-                    SELECT regexp_extract(x, '^(\\d{4})\\s*[-/.年]\\s*(\\d{1,2})\\s*[-/.月]\\s*(\\d{1,2})\\s*日?(?:[ T]\\d{1,2}:\\d{2}(?::\\d{2}(?:\\.\\d+)?)?)?$',
-                                          ['y', 'm', 'd']) AS p
-                )
-                SELECT CASE WHEN p.y = '' THEN NULL
-                            ELSE try(make_date(p.y::INTEGER, p.m::INTEGER, p.d::INTEGER)) END
-                FROM parts
-            )
+            WHEN regexp_full_match(x, '\\d{4}-\\d{2}-\\d{2}') THEN try_cast(x AS DATE)
+            WHEN regexp_full_match(x, '\\d{8}') THEN try_strptime(x, '%Y%m%d')::DATE
+            ELSE try(make_date(
+                nullif(regexp_extract(x, getvariable('credit_cn_date'), 1), '')::INTEGER,
+                nullif(regexp_extract(x, getvariable('credit_cn_date'), 2), '')::INTEGER,
+                nullif(regexp_extract(x, getvariable('credit_cn_date'), 3), '')::INTEGER))
         END""",
     # ``unit`` is the catalog field's unit: only that unit may trail the number
     # (罚款 "0.2万元" in a 万元 field; "2000元" there is an error, not 0.2).
@@ -59,5 +58,6 @@ _MACROS = [
 def install_value_macros(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET VARIABLE credit_full_width = ?", [FULL_WIDTH])
     con.execute("SET VARIABLE credit_half_width = ?", [HALF_WIDTH])
+    con.execute("SET VARIABLE credit_cn_date = ?", [CN_DATE])
     for sql in _MACROS:
         con.execute(sql)
