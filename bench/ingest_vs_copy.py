@@ -13,7 +13,7 @@
    - ``ours``: ``credit.pipeline.ingest_file`` on a fresh data root (stage, load, export,
      archive);
    - ``phases``: the same work split into ``credit.pipeline.stage`` and
-     ``credit.pipeline.load`` (itself split into load_staged / export_batch, and every SQL
+     ``credit.pipeline.load`` (itself mostly load_staged, and every SQL
      statement timed through a thin connection wrapper).
 3. Prints a table (wall seconds, peak RSS MiB, rows/s, ours/baseline ratios, targets) and
    writes it as JSON to ``<out>/results-<rows>.json``.
@@ -458,9 +458,8 @@ def child_phases(args) -> dict:
                 phases[name] = phases.get(name, 0.0) + time.perf_counter() - t
         return wrapper
 
-    # pipeline.load calls these two module-level names: wrap them to split load from export.
+    # pipeline.load calls this module-level name: wrap it to time the load itself.
     pipeline.load_staged = timed("load.load_staged", pipeline.load_staged)
-    pipeline.export_batch = timed("load.export_batch", pipeline.export_batch)
     rss = {}
     t0 = time.perf_counter()
     staged = pipeline.stage(settings, catalog, Path(args.file), DATASET, DEPARTMENT)
@@ -486,13 +485,14 @@ def child_phases(args) -> dict:
 
 
 def explain_check(con, catalog, batch_id: str, path: Path) -> dict:
-    """Profile the check query (warehouse/checks_sql.py) on the loaded raw batch, materialized as
-    _load_rows does it (CREATE TEMP TABLE checked AS ...): one extra pass, JSON profile to ``path``,
-    the plan (EXPLAIN, not run) beside it as .txt."""
-    from warehouse.checks_sql import build_check_sql
+    """Profile the problem query (warehouse/checks_sql.py) on the loaded raw batch: one extra
+    pass, JSON profile to ``path``, the plan (EXPLAIN, not run) beside it as .txt."""
+    from credit.settings import get_settings
+    from warehouse.checks_sql import build_problem_sql
 
-    sql, params = build_check_sql(catalog.dataset(DATASET))
-    params = {**params, "batch_id": batch_id}
+    sql, params = build_problem_sql(catalog.dataset(DATASET))
+    (rows,) = get_settings().raw_root.glob(f"{DATASET}/*/batch_id={batch_id}/rows.parquet")
+    params = {**params, "rows": str(rows)}
     con.execute("PRAGMA enable_profiling = 'json'")
     con.execute(f"PRAGMA profiling_output = '{path}'")
     t0 = time.perf_counter()
@@ -596,7 +596,7 @@ def report(rows: int, meta: dict, runs: dict[str, dict]) -> dict:
     if ph:
         p = ph["phases"]
         print("\nphases of ours (separate run):")
-        for name in ("stage", "connect", "load", "load.load_staged", "load.export_batch", "total"):
+        for name in ("stage", "connect", "load", "load.load_staged", "total"):
             if name in p:
                 print(f"  {name:<20}{p[name]:>9.1f} s")
         print(f"  peak RSS after stage {ph['rss_hwm']['after_stage']:.0f} MiB, "

@@ -5,6 +5,7 @@
     credit run-dags        run the DAGs once each (dag.test) against the metadata DB
     credit ingest FILE     stage, load and export one file without Airflow
     credit ingest-inbox    the same for every file waiting in the inbox
+    credit codes validate  validate codes, one per line, as JSON lines
     credit status          the batch ledger, summed per dataset and department
     credit catalog         validate the catalog and list its datasets
     credit contract        write docs/parquet-contract.md from the catalog
@@ -22,6 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+codes_app = typer.Typer(no_args_is_help=True, help="Unified social credit codes and IDs.")
+app.add_typer(codes_app, name="codes")
 console = Console()
 
 
@@ -73,6 +76,33 @@ def contract(
     _, cat = _context()
     out.write_text(render_contract(cat), encoding="utf-8")
     console.print(f"Wrote {out}")
+
+
+@codes_app.command("validate")
+def codes_validate(
+    file: Annotated[str, typer.Argument(help="File with one code per line, or - for standard input.")] = "-",
+    kind: Annotated[str | None, typer.Option(help="Check every line as this kind: uscc, org_code, resident_id.")] = None,
+) -> None:
+    """Validate codes, one per line; print one JSON object per line. Exit 0 even for invalid codes."""
+    import sys
+
+    from warehouse.code_validation import validate_lines
+
+    try:
+        stream = sys.stdin if file == "-" else open(file, encoding="utf-8", errors="replace")  # noqa: SIM115
+    except OSError as exc:
+        console.print(f"[red]cannot read {file}: {exc.strerror}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        out = sys.stdout
+        for line in validate_lines(stream, kind):
+            out.write(line + "\n")
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
 
 
 @app.command("demo-data")

@@ -301,3 +301,37 @@ def test_cli_ingest_and_status(settings, tmp_path):
     assert status.exit_code == 0 and "admin_pe" in status.output  # narrow terminal: names are cut
     unknown = runner.invoke(app, ["ingest", str(path), "--dataset", "no_such", "--department", "market_regulation"])
     assert unknown.exit_code == 2 and "unknown dataset 'no_such'" in unknown.output
+
+
+def test_codes_are_cross_checked_against_the_register(settings, catalog, tmp_path):
+    from credit.demo_city import make_uscc
+
+    def code(n: int) -> str:
+        return make_uscc("91", "371083", f"MA{n:06d}")
+
+    register = tmp_path / "legal_entity_register.csv"
+    register.write_text(csv_text(
+        [[code(1), "乳山市甲有限责任公司", "企业"], [code(2), "乳山市乙商贸有限公司（分公司）", "企业"]],
+        ["统一社会信用代码", "机构名称", "主体类型"],
+    ), encoding="utf-8")
+    assert ingest(settings, catalog, register, "legal_entity", "market_regulation").rows_loaded == 2
+    path = tmp_path / "xzcf.csv"
+    path.write_text(csv_text([
+        row(1, 统一社会信用代码=code(1), 行政相对人名称="乳山市甲有限公司"),  # 有限公司 / 有限责任公司: same name
+        row(2, 统一社会信用代码=code(2), 行政相对人名称="乳山市乙商贸有限公司(分公司)"),  # bracket width
+        row(3, 统一社会信用代码=code(3), 行政相对人名称="乳山市丙有限公司"),  # valid code, not registered
+        row(4, 统一社会信用代码=code(2), 行政相对人名称="乳山市丁有限公司"),  # registered to someone else
+        row(5, 统一社会信用代码=code(4)[:-1] + "0" if code(4)[-1] != "0" else code(4)[:-1] + "1"),  # bad check char only
+    ]), encoding="utf-8")
+    result = ingest(settings, catalog, path)
+    assert (result.rows_loaded, result.rows_quarantined) == (2, 3)
+    con = connect(settings, catalog)
+    got = con.execute("SELECT source_row, reasons, evidence FROM quarantine.rows WHERE dataset_id = 'admin_penalty' "
+                      "ORDER BY source_row").fetchall()
+    con.close()
+    assert [(r, reasons) for r, reasons, _ in got] == [
+        (3, ["not_in_register:CF_XDR_SHXYM"]),
+        (4, ["name_mismatch:CF_XDR_MC"]),
+        (5, ["uscc_check_digit:CF_XDR_SHXYM"]),  # a malformed code is not also reported as unregistered
+    ]
+    assert json.loads(got[1][2]) == {"register_name": "乳山市乙商贸有限公司（分公司）"}

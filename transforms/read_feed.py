@@ -22,10 +22,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 BATCH_ROWS = 50_000
-CSV_BLOCK_BYTES = 16 << 20
 _UNDECODABLE = "\ue000UNDECODABLE\ue000"  # private-use marker for a line we could not decode
 csv.field_size_limit(1 << 30)
 
@@ -144,29 +142,6 @@ def _read_csv_header(path: Path) -> list[str]:
     return [h.strip() for h in next(csv.reader([text]))]
 
 
-def _csv_fast(path: Path, width: int) -> Iterator[pa.RecordBatch]:
-    """All-UTF-8, well-formed files: Arrow's multithreaded reader, all columns as text."""
-    names = [str(i) for i in range(width)]
-
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=CSV_BLOCK_BYTES),
-        # A ragged row or invalid UTF-8 raises: the line-by-line reader then takes the whole file.
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    offset = 0
-    schema = _schema(width)
-    for batch in reader:
-        rows = pa.array(range(offset + 1, offset + batch.num_rows + 1), pa.int64())
-        offset += batch.num_rows
-        yield pa.RecordBatch.from_arrays([rows, *batch.columns], schema=schema)
-
-
 def _csv_slow(path: Path, width: int, feed: Feed) -> Iterator[pa.RecordBatch]:
     """Line-by-line decoding (mixed encodings, undecodable lines, ragged rows, huge fields)."""
     seen: set[str] = set()
@@ -191,30 +166,15 @@ def _csv_slow(path: Path, width: int, feed: Feed) -> Iterator[pa.RecordBatch]:
     feed.encoding = _encoding_label(seen)
 
 
-class FastPathFailed(Exception):
-    """Arrow's reader met a ragged row or an oversized field: re-read with ``robust=True``."""
+def read_csv(path: Path) -> Feed:
+    """Line by line: any encoding mix, ragged rows, fields of any size.
 
-
-def read_csv(path: Path, robust: bool = False) -> Feed:
+    (A well-formed UTF-8 CSV takes DuckDB's parallel reader instead: transforms/stage.py.)
+    """
     headers = _read_csv_header(path)
     feed = Feed(path=path, format="csv", headers=headers)
-    width = len(headers)
-    if not headers:
-        feed._batches = iter(())
-    elif robust:
-        feed._batches = _csv_slow(path, width, feed)
-    else:
-        # Arrow validates UTF-8 as it reads; any other encoding makes it fail and the
-        # caller re-reads line by line (``robust=True``).
-        feed._batches = _fast_or_fail(path, width)
+    feed._batches = _csv_slow(path, len(headers), feed) if headers else iter(())
     return feed
-
-
-def _fast_or_fail(path: Path, width: int) -> Iterator[pa.RecordBatch]:
-    try:
-        yield from _csv_fast(path, width)
-    except pa.ArrowInvalid as exc:
-        raise FastPathFailed(str(exc)) from exc
 
 
 # ---------------------------------------------------------------- XLSX
@@ -355,7 +315,7 @@ def read_jsonl(path: Path) -> Feed:
 READERS = {".csv": read_csv, ".txt": read_csv, ".xlsx": read_xlsx, ".jsonl": read_jsonl, ".ndjson": read_jsonl, ".json": read_jsonl}
 
 
-def read_feed(path: Path, robust: bool = False) -> Feed:
+def read_feed(path: Path) -> Feed:
     """Open a feed by its extension. Raises FeedError for an empty or unsupported file."""
     if os.path.getsize(path) == 0:
         raise FeedError("empty_file", f"{path.name}: the file is empty (0 bytes)")
@@ -363,6 +323,4 @@ def read_feed(path: Path, robust: bool = False) -> Feed:
     if reader is None:
         known = ", ".join(sorted(READERS))
         raise FeedError("unsupported_format", f"{path.name}: unsupported file type '{path.suffix}' (expected {known})")
-    if reader is read_csv:
-        return read_csv(path, robust=robust)
     return reader(path)

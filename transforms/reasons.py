@@ -38,6 +38,12 @@ VALUE_REASONS = {
     "duplicate_row": "同一批次内重复记录",
 }
 
+# Cross-checks against the register of the issuing authorities (法人基础信息).
+REGISTER_REASONS = {
+    "not_in_register": "统一社会信用代码不在法人基础信息库中",
+    "name_mismatch": "名称与法人基础信息库登记名称不一致",
+}
+
 # Identifier checks (GB 32100-2015, GB 11714, GB 11643); see transforms/identifiers.py.
 CODE_REASONS = {
     "uscc_length": "统一社会信用代码长度不是18位",
@@ -61,7 +67,7 @@ CODE_REASONS = {
     "rid_check_digit": "公民身份号码校验位错误",
 }
 
-ALL_REASONS: dict[str, str] = {**READ_REASONS, **FILE_REASONS, **VALUE_REASONS, **CODE_REASONS}
+ALL_REASONS: dict[str, str] = {**READ_REASONS, **FILE_REASONS, **VALUE_REASONS, **REGISTER_REASONS, **CODE_REASONS}
 
 
 def reason_code(reason: str) -> str:

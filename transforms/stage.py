@@ -25,7 +25,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from credit.catalog import Dataset, header_key
-from transforms.read_feed import FastPathFailed, Feed, FeedError, Reject, read_feed
+import duckdb
+
+from transforms.read_feed import Feed, FeedError, Reject, read_feed
+from warehouse.partitions import sql_path
+from warehouse.sql_names import ident
 
 REJECT_SCHEMA = pa.schema(
     [("_row", pa.int64()), ("reasons", pa.list_(pa.string())), ("record", pa.string())]
@@ -121,12 +125,52 @@ def row_schema(dataset: Dataset) -> pa.Schema:
     return pa.schema([("_row", pa.int64())] + [(c, pa.string()) for c in dataset.field_codes])
 
 
+def _csv_in_duckdb(path: Path, width: int, mapping: dict[int, str], dataset: Dataset, folder: Path) -> int:
+    """A well-formed UTF-8 CSV through DuckDB's parallel reader, straight to rows.parquet.
+
+    Strict mode refuses a ragged row and invalid UTF-8 (duckdb.Error): the caller then
+    reads the file line by line. Row order is preserved, so ``_row`` is the record ordinal.
+    """
+    from credit.settings import get_settings
+
+    settings = get_settings()
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
+    by_code = {code: i for i, code in mapping.items()}
+    select = ", ".join(
+        f"c{by_code[code]} AS {ident(code)}" if code in by_code else f"NULL::VARCHAR AS {ident(code)}"
+        for code in dataset.field_codes
+    )
+    con = duckdb.connect(config={"threads": settings.duckdb_threads, "memory_limit": settings.duckdb_memory_limit})
+    try:
+        written = con.execute(
+            f"""COPY (
+                SELECT row_number() OVER () AS _row, {select}
+                FROM read_csv(?, header = false, skip = 1, delim = ',', quote = '"', escape = '"',
+                              columns = {columns}, strict_mode = true, auto_detect = false)
+            ) TO {sql_path(folder / "rows.parquet")} (FORMAT parquet, COMPRESSION zstd)""",
+            [str(path)],
+        )
+        return written.fetchall()[0][0]
+    finally:
+        con.close()
+
+
 def _write(feed: Feed, dataset: Dataset, manifest: Manifest, folder: Path) -> None:
     """Stream the feed into rows.parquet (or all of it into rejects when the file is rejected)."""
     mapping, unmapped, file_reasons = map_headers(feed.headers, dataset)
     manifest.header_map = {feed.headers[i]: code for i, code in mapping.items()}
     manifest.unmapped_headers = unmapped
     manifest.file_reasons = file_reasons
+    manifest.format = feed.format
+    manifest.headers = feed.headers
+    if feed.format == "csv" and feed.headers and not file_reasons:
+        try:
+            manifest.rows_staged = _csv_in_duckdb(feed.path, len(feed.headers), mapping, dataset, folder)
+            manifest.encoding = "utf-8"
+            pq.write_table(REJECT_SCHEMA.empty_table(), folder / "rejects.parquet")
+            return
+        except duckdb.Error:
+            pass  # ragged rows, another encoding, a field too large: read it line by line
     schema = row_schema(dataset)
     rows_writer = pq.ParquetWriter(folder / "rows.parquet", schema, compression="zstd")
     reject_writer = pq.ParquetWriter(folder / "rejects.parquet", REJECT_SCHEMA, compression="zstd")
@@ -190,10 +234,7 @@ def stage_file(
     try:
         try:
             feed = read_feed(path)
-            try:
-                _write(feed, dataset, manifest, tmp)
-            except FastPathFailed:
-                _write(read_feed(path, robust=True), dataset, manifest, tmp)
+            _write(feed, dataset, manifest, tmp)
         except FeedError as exc:
             manifest.file_reasons = [exc.reason]
             manifest.file_message = str(exc)

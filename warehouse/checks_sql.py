@@ -1,7 +1,8 @@
 """Build, from a catalog dataset, the SQL that normalizes, types and checks one raw batch.
 
-Two queries share the CTE chain ``source -> normalized -> typed`` over one batch's
-raw Parquet file (``$rows``):
+``build_typed_sql`` normalizes and types one batch's raw Parquet file (``$rows``) in a
+CTE chain ``source -> normalized -> typed``; its result, materialized once as the
+temp table ``typed``, feeds two queries:
 - ``build_problem_sql``: the records that fail a check, with ``reasons``
   (``code:FIELD`` strings) and ``evidence`` (JSON, e.g. the first copy of a duplicate);
 - ``build_clean_sql``: every other record, typed and ready for the clean layer. Field codes are validated identifiers; every catalog value (allowed
@@ -83,13 +84,17 @@ def _checks(spec: FieldSpec, params: dict) -> tuple[list[str], list[str]]:
     return scalar, lists
 
 
-def _base_ctes(dataset: Dataset, params: dict) -> str:
-    """``source -> normalized -> typed`` over the batch's raw Parquet file ``$rows``."""
+def build_typed_sql(dataset: Dataset) -> tuple[str, dict]:
+    """``source -> normalized -> typed`` over the batch's raw Parquet file ``$rows``.
+
+    The result is materialized once (temp table ``typed``): both queries below read it.
+    """
+    params: dict = {}
     fields = dataset.fields
     source_cols = ", ".join(ident(f.code) for f in fields)
     normalized = ",\n        ".join(f"{_normalize(f)} AS {ident(f.code)}" for f in fields)
-    typed = "".join(f",\n        {_typed(f, params)} AS {_typed_name(f)}" for f in fields if f.type in TYPED)
-    return f"""
+    typed = "".join(f",\n    {_typed(f, params)} AS {_typed_name(f)}" for f in fields if f.type in TYPED)
+    sql = f"""
 WITH source AS (
     SELECT _row AS source_row, {source_cols}
     FROM read_parquet($rows)
@@ -98,11 +103,10 @@ normalized AS (
     SELECT source_row,
         {normalized}
     FROM source
-),
-typed AS (
-    SELECT *{typed}
-    FROM normalized
-)"""
+)
+SELECT *{typed}
+FROM normalized"""
+    return sql, params
 
 
 def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
@@ -119,6 +123,20 @@ def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
         start, end = _typed_name(dataset.field(rule.start)), _typed_name(dataset.field(rule.end))
         scalar.append(f"CASE WHEN {start} > {end} THEN 'date_order:{rule.end}' END")
     scalar.append("CASE WHEN copy_no > 1 THEN 'duplicate_row' END")
+    register_join = ""
+    s = dataset.subject
+    if dataset.category != "register" and s.uscc_field:
+        # Cross-check against the register (法人基础信息) once one is loaded: a well-formed
+        # code must belong to a registered subject, under the name the register holds.
+        code, name = ident(s.uscc_field), ident(s.name_field)
+        valid_code = f"{code} IS NOT NULL AND len(coalesce({ident(s.uscc_field + '__r')}, [])) = 0"
+        scalar.append(f"CASE WHEN $register_ready AND {valid_code} AND reg.name IS NULL "
+                      f"THEN 'not_in_register:{s.uscc_field}' END")
+        scalar.append(f"CASE WHEN {valid_code} AND reg.name IS NOT NULL AND name_key({name}) <> name_key(reg.name) "
+                      f"THEN 'name_mismatch:{s.name_field}' END")
+        register_join = (f"\n    LEFT JOIN (SELECT subject_key, name FROM clean.subjects WHERE in_register) reg "
+                         f"ON reg.subject_key = typed.{code}")
+        params["register_ready"] = False  # the caller sets it
     reasons = f"list_filter([{', '.join(scalar)}], lambda r: r IS NOT NULL)"
     if lists:
         reasons = f"list_concat({reasons}, {', '.join(lists)})"
@@ -126,25 +144,25 @@ def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
     keys = ", ".join(ident(k) for k in dataset.key_fields)
     keys_present = " AND ".join(f"{ident(k)} IS NOT NULL" for k in dataset.key_fields)
     code_fields = [f for f in fields if f.type in _REASON_MACRO]
-    code_union = " UNION ALL ".join(
-        f"SELECT '{f.type.value}' AS kind, {ident(f.code)} AS code FROM typed WHERE {ident(f.code)} IS NOT NULL"
-        for f in code_fields
-    ) or "SELECT NULL::VARCHAR AS kind, NULL::VARCHAR AS code WHERE false"
+    code_structs = ", ".join(f"{{'kind': '{f.type.value}', 'code': {ident(f.code)}}}" for f in code_fields)
+    code_union = (f"SELECT unnest(c, recursive := true) FROM (SELECT unnest([{code_structs}]) AS c FROM typed) "
+                  "WHERE c.code IS NOT NULL") if code_fields else \
+        "SELECT NULL::VARCHAR AS kind, NULL::VARCHAR AS code WHERE false"
     code_joins = "".join(
         f"\n    LEFT JOIN (SELECT code, list_transform(found, lambda r: r || ':{f.code}') AS {ident(f.code + '__r')} "
         f"FROM code_checks WHERE kind = '{f.type.value}') {ident('j_' + f.code)} "
         f"ON {ident('j_' + f.code)}.code = typed.{ident(f.code)}"
         for f in code_fields
     )
-    sql = _base_ctes(dataset, params) + f""",
-repeated_keys AS (  -- only keys seen twice or more are numbered: no window over the whole batch
-    SELECT {keys} FROM normalized WHERE {keys_present} GROUP BY {keys} HAVING count(*) > 1
+    sql = f"""
+WITH repeated_keys AS (  -- only keys seen twice or more are numbered: no window over the whole batch
+    SELECT {keys} FROM typed WHERE {keys_present} GROUP BY {keys} HAVING count(*) > 1
 ),
 copies AS (
     SELECT source_row,
         row_number() OVER (PARTITION BY {keys} ORDER BY source_row) AS copy_no,
         min(source_row) OVER (PARTITION BY {keys}) AS first_row
-    FROM normalized SEMI JOIN repeated_keys USING ({keys})
+    FROM typed SEMI JOIN repeated_keys USING ({keys})
 ),
 codes AS (  -- each distinct code is validated once, however many rows carry it
     SELECT DISTINCT kind, code FROM ({code_union})
@@ -157,12 +175,15 @@ code_checks AS (
     FROM codes
 ),
 checked AS (
-    SELECT typed.source_row, copies.copy_no, copies.first_row, {reasons} AS reasons
+    SELECT typed.source_row, copies.copy_no, copies.first_row, {reasons} AS reasons,
+        {"reg.name" if register_join else "NULL"} AS register_name
     FROM typed
-    LEFT JOIN copies USING (source_row){code_joins}
+    LEFT JOIN copies USING (source_row){code_joins}{register_join}
 )
 SELECT source_row, reasons,
-    CASE WHEN copy_no > 1 THEN json_object('duplicate_of_row', first_row) END AS evidence
+    CASE WHEN copy_no > 1 THEN json_object('duplicate_of_row', first_row)
+         WHEN list_contains(list_transform(reasons, lambda r: split_part(r, ':', 1)), 'name_mismatch')
+         THEN json_object('register_name', register_name) END AS evidence
 FROM checked
 WHERE len(reasons) > 0
 """
@@ -180,7 +201,7 @@ def _subject_key(dataset: Dataset) -> str:
 
 
 def build_clean_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict]:
-    """The typed rows that are not in ``problems_table`` (bind ``$rows``, and ``$salt`` if present).
+    """The rows of ``typed`` that are not in ``problems_table`` (bind ``$salt`` if present).
 
     Columns follow ``warehouse.db.clean_columns`` without ``batch_id`` (a partition column).
     A resident ID leaves as a masked value plus a salted hash, never in clear.
@@ -196,10 +217,8 @@ def build_clean_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict]:
         else:
             exprs.append(f"{col} AS {name}")
     select = ",\n    ".join(exprs)
-    sql = _base_ctes(dataset, params) + f"""
+    sql = f"""
 SELECT {select}
-FROM typed
-WHERE source_row NOT IN (SELECT source_row FROM {problems_table})
-ORDER BY source_row
+FROM typed ANTI JOIN {problems_table} USING (source_row)
 """
     return sql, params

@@ -28,7 +28,7 @@ from credit.catalog import Catalog, Dataset
 from credit.settings import Settings
 from transforms.reasons import FILE_REASONS, message_zh
 from transforms.stage import MAX_QUARANTINED_VALUE, Manifest
-from warehouse.checks_sql import build_clean_sql, build_problem_sql
+from warehouse.checks_sql import build_clean_sql, build_problem_sql, build_typed_sql
 from warehouse.db import id_salt, refresh_views
 from warehouse.partitions import remove_batch, sql_path, swap_in, temp_dir
 from warehouse.sql_names import ident
@@ -142,12 +142,19 @@ def _check_and_write_clean(con: duckdb.DuckDBPyConnection, dataset: Dataset, m: 
     )
     if not m.rows_staged:
         return 0
+    sql, params = build_typed_sql(dataset)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {sql}", {**params, "rows": str(rows)})
     sql, params = build_problem_sql(dataset)
-    con.execute(f"INSERT INTO problems {sql}", {**params, "rows": str(rows)})
+    if "register_ready" in params:
+        params["register_ready"] = con.execute(
+            "SELECT count(*) > 0 FROM clean.subjects WHERE in_register").fetchall()[0][0]
+    con.execute(f"INSERT INTO problems {sql}", params)
     sql, params = build_clean_sql(dataset, "problems")
-    params = {**params, "rows": str(rows)} | ({"salt": id_salt()} if "$salt" in sql else {})
+    params = params | ({"salt": id_salt()} if "$salt" in sql else {})
     written = con.execute(f"COPY ({sql}) TO {sql_path(out)} (FORMAT parquet, COMPRESSION zstd)", params)
-    return written.fetchall()[0][0]
+    count = written.fetchall()[0][0]
+    con.execute("DROP TABLE typed")
+    return count
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, dataset: Dataset, m: Manifest, rows: Path, rejects: Path) -> None:

@@ -6,6 +6,7 @@ received and returns the normalized or typed value, NULL when it cannot:
 - ``fold_width(x)``   full-width ASCII (U+FF01-FF5E) and U+3000 to half-width: the part of
                       NFKC that occurs in Chinese feeds; skipped for pure-ASCII values
 - ``parse_cn_date(x)`` 2022-07-26, 2022/7/26, 2022.7.26, 2022年7月26日, 20220726 (a time part is dropped)
+- ``name_key(x)``     a subject name as compared with the register
 - ``parse_amount(x, unit)`` 1,234.50 / 1234.5 followed by the field's own unit -> DECIMAL(18,6)
 """
 
@@ -46,6 +47,11 @@ _MACROS = [
                 nullif(regexp_extract(x, getvariable('credit_cn_date'), 2), '')::INTEGER,
                 nullif(regexp_extract(x, getvariable('credit_cn_date'), 3), '')::INTEGER))
         END""",
+    # How names are compared with the register: half-width, no spaces, one spelling of
+    # 有限责任公司 / 有限公司 and of brackets.
+    """CREATE OR REPLACE MACRO name_key(x) AS
+        replace(replace(replace(regexp_replace(fold_width(x), '\\s+', '', 'g'), '有限责任公司', '有限公司'),
+                        '〔', '('), '〕', ')')""",
     # ``unit`` is the catalog field's unit: only that unit may trail the number
     # (罚款 "0.2万元" in a 万元 field; "2000元" there is an error, not 0.2).
     """CREATE OR REPLACE MACRO parse_amount(x, unit) AS
