@@ -66,11 +66,8 @@ class Manifest:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(8 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def batch_id_for(dataset_id: str, sha256: str) -> str:
@@ -147,7 +144,7 @@ def _csv_in_duckdb(path: Path, width: int, mapping: dict[int, str], dataset: Dat
                 SELECT row_number() OVER () AS _row, {select}
                 FROM read_csv(?, header = false, skip = 1, delim = ',', quote = '"', escape = '"',
                               columns = {columns}, strict_mode = true, auto_detect = false)
-            ) TO {sql_path(folder / "rows.parquet")} (FORMAT parquet, COMPRESSION zstd)""",
+            ) TO {sql_path(folder / "rows.parquet")} (FORMAT parquet, COMPRESSION snappy)""",
             [str(path)],
         )
         return written.fetchall()[0][0]

@@ -151,7 +151,7 @@ def _check_and_write_clean(con: duckdb.DuckDBPyConnection, dataset: Dataset, m: 
     con.execute(f"INSERT INTO problems {sql}", params)
     sql, params = build_clean_sql(dataset, "problems")
     params = params | ({"salt": id_salt()} if "$salt" in sql else {})
-    written = con.execute(f"COPY ({sql}) TO {sql_path(out)} (FORMAT parquet, COMPRESSION zstd)", params)
+    written = con.execute(f"COPY ({sql}) TO {sql_path(out)} (FORMAT parquet, COMPRESSION snappy)", params)
     count = written.fetchall()[0][0]
     con.execute("DROP TABLE typed")
     return count
