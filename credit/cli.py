@@ -6,6 +6,7 @@
     credit ingest FILE     stage, load and export one file without Airflow
     credit ingest-inbox    the same for every file waiting in the inbox
     credit codes validate  validate codes, one per line, as JSON lines
+    credit codes rate      重错码率 per department and dataset
     credit status          the batch ledger, summed per dataset and department
     credit catalog         validate the catalog and list its datasets
     credit contract        write docs/parquet-contract.md from the catalog
@@ -103,6 +104,32 @@ def codes_validate(
     finally:
         if stream is not sys.stdin:
             stream.close()
+
+
+@codes_app.command("rate")
+def codes_rate() -> None:
+    """重错码率 per department and dataset, cumulative, against the catalog threshold (docs/code-error-rate.md)."""
+    from warehouse.db import connect
+
+    settings, _ = _context()
+    try:
+        con = connect(settings, read_only=True)
+    except FileNotFoundError as exc:
+        console.print(f"[yellow]{exc}[/yellow]")
+        raise typer.Exit(1) from None
+    rows = con.execute(
+        "SELECT coalesce(department, '全市 city'), coalesce(dataset_id, '(all)'), codes_received, codes_erroneous, "
+        "codes_duplicate, codes_bad, rate, threshold FROM audit.code_error_rate"
+    ).fetchall()
+    con.close()
+    table = Table("department", "dataset", "codes", "错码", "重码", "bad", "重错码率", "target",
+                  title="重错码率 (distinct bad codes / distinct codes received)")
+    for dept, ds, received, err, dup, bad, rate, threshold in rows:
+        over = threshold is not None and rate > threshold
+        shown = f"[red]{rate:.4%}[/red]" if over else f"{rate:.4%}"
+        table.add_row(dept, ds, str(received), str(err), str(dup), str(bad), shown,
+                      f"≤ {threshold:.2%}" if threshold is not None else "")
+    console.print(table)
 
 
 @app.command("demo-data")

@@ -335,3 +335,17 @@ def test_codes_are_cross_checked_against_the_register(settings, catalog, tmp_pat
         (5, ["uscc_check_digit:CF_XDR_SHXYM"]),  # a malformed code is not also reported as unregistered
     ]
     assert json.loads(got[1][2]) == {"register_name": "乳山市乙商贸有限公司（分公司）"}
+    con = connect(settings, catalog)
+    rates = con.execute(
+        "SELECT department, dataset_id, codes_received, codes_erroneous, codes_duplicate, codes_bad, rate, threshold "
+        "FROM audit.code_error_rate ORDER BY department NULLS LAST, dataset_id NULLS FIRST"
+    ).fetchall()
+    con.close()
+    # penalty feed: its 4 subject codes + the agency code; bad: unregistered code(3), the
+    # malformed one, and code(2) reported under another subject's name (错码 and 重码)
+    assert rates == [
+        ("market_regulation", None, 5, 3, 1, 3, 3 / 5, 0.0001),  # distinct over its datasets
+        ("market_regulation", "admin_penalty", 5, 3, 1, 3, 3 / 5, 0.0001),
+        ("market_regulation", "legal_entity", 2, 0, 0, 0, 0.0, 0.0001),
+        (None, None, 5, 3, 1, 3, 3 / 5, 0.0001),
+    ]

@@ -222,3 +222,31 @@ SELECT {select}
 FROM typed ANTI JOIN {problems_table} USING (source_row)
 """
     return sql, params
+
+
+def build_code_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict] | None:
+    """Every distinct USCC of the batch (temp table ``typed``), with whether it is 错码 / 重码.
+
+    错码: a reason on that field (format, checksum, kind, not in the register), or a
+    name that differs from the register's for the subject code. 重码: the subject code
+    reported under two or more names (compared with ``name_key``). None without USCC fields.
+    """
+    fields = [f for f in dataset.fields if f.type is FieldType.USCC]
+    if not fields:
+        return None
+    s = dataset.subject
+    parts = []
+    for f in fields:
+        col = ident(f.code)
+        tag = f"':{f.code}'"
+        erroneous = (f"len(list_filter(coalesce(p.reasons, []), lambda r: ends_with(r, {tag}) "
+                     "AND NOT starts_with(r, 'required_missing') AND NOT starts_with(r, 'field_too_long'))) > 0")
+        duplicate = "false"
+        if f.code == s.uscc_field:
+            erroneous += f" OR list_contains(coalesce(p.reasons, []), 'name_mismatch:{s.name_field}')"
+            duplicate = f"count(DISTINCT name_key(t.{ident(s.name_field)})) > 1"
+        parts.append(
+            f"SELECT '{f.code}' AS field, t.{col} AS code, bool_or({erroneous}) AS erroneous, {duplicate} AS duplicate "
+            f"FROM typed t LEFT JOIN {problems_table} p USING (source_row) WHERE t.{col} IS NOT NULL GROUP BY t.{col}"
+        )
+    return "\nUNION ALL\n".join(parts), {}

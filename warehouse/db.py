@@ -73,6 +73,33 @@ CREATE TABLE IF NOT EXISTS quarantine.rows (
     evidence JSON,
     status VARCHAR NOT NULL DEFAULT 'open'   -- open | corrected
 );
+CREATE TABLE IF NOT EXISTS audit.batch_codes (  -- every distinct USCC a batch carried (重错码率)
+    batch_id VARCHAR NOT NULL,
+    dataset_id VARCHAR NOT NULL,
+    department VARCHAR NOT NULL,
+    field VARCHAR NOT NULL,
+    code VARCHAR NOT NULL,
+    erroneous BOOLEAN NOT NULL,       -- 错码: malformed, failed a check, or not the subject's (register)
+    duplicate BOOLEAN NOT NULL        -- 重码: reported under two or more subject names in the batch
+);
+CREATE SCHEMA IF NOT EXISTS ref;
+CREATE OR REPLACE TABLE ref.dataset_thresholds (dataset_id VARCHAR PRIMARY KEY, code_error_threshold DOUBLE);
+CREATE OR REPLACE VIEW audit.code_error_rate AS
+WITH codes AS (
+    SELECT b.department, b.dataset_id, c.code, bool_or(c.erroneous) AS erroneous, bool_or(c.duplicate) AS duplicate
+    FROM audit.batch_codes c JOIN audit.batches b USING (batch_id)
+    GROUP BY ALL
+)
+SELECT department, dataset_id,
+    count(DISTINCT code) AS codes_received,
+    count(DISTINCT code) FILTER (WHERE erroneous) AS codes_erroneous,
+    count(DISTINCT code) FILTER (WHERE duplicate) AS codes_duplicate,
+    count(DISTINCT code) FILTER (WHERE erroneous OR duplicate) AS codes_bad,
+    count(DISTINCT code) FILTER (WHERE erroneous OR duplicate) / count(DISTINCT code) AS rate,
+    min(t.code_error_threshold) AS threshold
+FROM codes LEFT JOIN ref.dataset_thresholds t USING (dataset_id)
+GROUP BY GROUPING SETS ((department, dataset_id), (department), ())
+ORDER BY department NULLS LAST, dataset_id NULLS FIRST;
 CREATE TABLE IF NOT EXISTS clean.subjects (
     subject_key VARCHAR PRIMARY KEY,
     subject_kind VARCHAR NOT NULL,    -- legal_entity | natural_person | unidentified
@@ -130,6 +157,8 @@ def refresh_views(con: duckdb.DuckDBPyConnection, settings: Settings, dataset: D
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: Catalog, settings: Settings) -> None:
     con.execute(FIXED_DDL)
+    con.executemany("INSERT INTO ref.dataset_thresholds VALUES (?, ?)",
+                    [[d.id, d.code_error_threshold] for d in catalog.datasets.values()])
     for dataset in catalog.datasets.values():
         refresh_views(con, settings, dataset)
 

@@ -28,7 +28,7 @@ from credit.catalog import Catalog, Dataset
 from credit.settings import Settings
 from transforms.reasons import FILE_REASONS, message_zh
 from transforms.stage import MAX_QUARANTINED_VALUE, Manifest
-from warehouse.checks_sql import build_clean_sql, build_problem_sql, build_typed_sql
+from warehouse.checks_sql import build_clean_sql, build_code_sql, build_problem_sql, build_typed_sql
 from warehouse.db import id_salt, refresh_views
 from warehouse.partitions import remove_batch, sql_path, swap_in, temp_dir
 from warehouse.sql_names import ident
@@ -111,6 +111,9 @@ def load_staged(
         try:
             con.execute("DELETE FROM quarantine.rows WHERE batch_id = ?", [m.batch_id])
             con.execute("DELETE FROM audit.batches WHERE batch_id = ?", [m.batch_id])
+            con.execute("DELETE FROM audit.batch_codes WHERE batch_id = ?", [m.batch_id])
+            con.execute("INSERT INTO audit.batch_codes SELECT ?, ?, ?, * FROM batch_codes",
+                        [m.batch_id, dataset.id, m.department])
             _quarantine(con, dataset, m, rows_file, folder / "rejects.parquet")
             _ledger(con, m, dataset, loaded, now, run_id)
             if loaded:
@@ -140,6 +143,8 @@ def _check_and_write_clean(con: duckdb.DuckDBPyConnection, dataset: Dataset, m: 
     con.execute(
         "CREATE OR REPLACE TEMP TABLE problems (source_row BIGINT, reasons VARCHAR[], evidence JSON)"
     )
+    con.execute("CREATE OR REPLACE TEMP TABLE batch_codes (field VARCHAR, code VARCHAR, erroneous BOOLEAN, "
+                "duplicate BOOLEAN)")
     if not m.rows_staged:
         return 0
     sql, params = build_typed_sql(dataset)
@@ -153,6 +158,10 @@ def _check_and_write_clean(con: duckdb.DuckDBPyConnection, dataset: Dataset, m: 
     params = params | ({"salt": id_salt()} if "$salt" in sql else {})
     written = con.execute(f"COPY ({sql}) TO {sql_path(out)} (FORMAT parquet, COMPRESSION snappy)", params)
     count = written.fetchall()[0][0]
+    con.execute("CREATE OR REPLACE TEMP TABLE batch_codes (field VARCHAR, code VARCHAR, erroneous BOOLEAN, "
+                "duplicate BOOLEAN)")
+    if code_sql := build_code_sql(dataset, "problems"):
+        con.execute(f"INSERT INTO batch_codes {code_sql[0]}", code_sql[1])
     con.execute("DROP TABLE typed")
     return count
 
