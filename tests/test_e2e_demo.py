@@ -11,6 +11,7 @@ import csv
 import os
 import sqlite3
 import subprocess
+import unicodedata
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -152,3 +153,65 @@ def test_dropping_the_same_files_again_adds_nothing(demo):
     after, dup_after = snapshot()
     assert after == before
     assert dup_after - dup_before == len(_truth(demo, "files.csv"))
+
+
+def test_code_error_rate_matches_the_injected_code_defects(demo):
+    """重错码率 numerators and denominators, recomputed from the truth file and the raw layer."""
+    from credit.catalog import get_catalog
+    from transforms.identifiers import normalize_code
+
+    catalog = get_catalog()
+    uscc_fields = {ds.id: [f.code for f in ds.fields if f.type.value == "uscc"] for ds in catalog.datasets.values()}
+    code_reasons = ("uscc_", "wrong_kind_", "not_in_register", "name_mismatch")
+    con = _warehouse(demo)
+    bad: dict[tuple[str, str], set[str]] = {}
+    for d in _truth(demo, "defects.csv"):
+        if d["expected_outcome"] != "quarantine" or not d["expected_reason"].startswith(code_reasons):
+            continue
+        if d["field"] not in uscc_fields[d["dataset_id"]]:
+            continue
+        path = Path(d["file"])
+        (raw,) = con.execute(
+            f"SELECT {ident(d['field'])} FROM {table('raw', d['dataset_id'])} WHERE batch_id = "
+            "(SELECT batch_id FROM audit.batches WHERE department = ? AND source_file = ?) AND source_row = ?",
+            [path.parts[0], path.name, int(d["row"])],
+        ).fetchone()
+        bad.setdefault((path.parts[0], d["dataset_id"]), set()).add(normalize_code(raw))
+    received: dict[tuple[str, str], set[str]] = {}
+    duplicated: dict[tuple[str, str], set[str]] = {}  # 重码: one subject code under two or more names in a batch
+    for ds in catalog.datasets.values():
+        if not ds.subject.uscc_field:
+            continue
+        names: dict[tuple, set[str]] = {}
+        for dept, batch, value, name in con.execute(
+            f"SELECT b.department, batch_id, r.{ident(ds.subject.uscc_field)}, r.{ident(ds.subject.name_field)} "
+            f"FROM {table('raw', ds.id)} r JOIN audit.batches b USING (batch_id) WHERE b.status = 'loaded'"
+        ).fetchall():
+            if normalize_code(value) and name and name.strip():
+                key = unicodedata.normalize("NFKC", "".join(name.split())).replace("有限责任公司", "有限公司")
+                names.setdefault((dept, ds.id, batch, normalize_code(value)), set()).add(key)
+        for (dept, dataset_id, _, code), found in names.items():
+            if len(found) > 1:
+                duplicated.setdefault((dept, dataset_id), set()).add(code)
+    for dataset_id, fields in uscc_fields.items():
+        for field in fields:
+            rows = con.execute(
+                f"SELECT b.department, r.{ident(field)} FROM {table('raw', dataset_id)} r "
+                "JOIN audit.batches b USING (batch_id) WHERE b.status = 'loaded'"
+            ).fetchall()
+            for dept, value in rows:
+                if normalize_code(value):
+                    received.setdefault((dept, dataset_id), set()).add(normalize_code(value))
+    got = {
+        (dept, ds): (n, err, dup)
+        for dept, ds, n, err, dup in con.execute(
+            "SELECT department, dataset_id, codes_received, codes_erroneous, codes_duplicate "
+            "FROM audit.code_error_rate WHERE dataset_id IS NOT NULL"
+        ).fetchall()
+    }
+    con.close()
+    expected = {
+        key: (len(codes), len(bad.get(key, set())), len(duplicated.get(key, set()))) for key, codes in received.items()
+    }
+    assert got == expected
+    assert sum(d for _, _, d in got.values()) >= 1  # the demo's shared placeholder code is one 重码
