@@ -7,7 +7,9 @@ Each run picks up the dataset's files from `<data root>/inbox/<department>/`,
 then **loads** the staged batches into the DuckDB warehouse in one task that holds
 the single `warehouse_writer` pool slot (DuckDB allows one writer process).
 Every row ends in `clean.<dataset>` or `quarantine.rows`; the batch ledger
-`audit.batches` records the counts. A loaded file moves to the archive; a file
+`audit.batches` records the counts. Then **code_gate** fails (without retry) when a
+loaded batch's duplicate/erroneous code rate (重错码率) is above the dataset's catalog
+threshold (default 1/10000); the batch is marked in `audit.gate_findings`. A loaded file moves to the archive; a file
 that fails to load stays in the inbox and fails the load task after the other
 files are done. Loading updates the asset `credit://warehouse/clean/<dataset>`.
 """
@@ -74,7 +76,8 @@ def build_ingest_dag(dataset: Dataset):
             from warehouse.db import connect
 
             settings, catalog = get_settings(), get_catalog()
-            totals = {"batches": 0, "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0, "duplicates": 0}
+            totals = {"batches": 0, "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0, "duplicates": 0,
+                      "loaded_batches": []}
             failed = []
             con = connect(settings, catalog)
             try:
@@ -88,6 +91,7 @@ def build_ingest_dag(dataset: Dataset):
                     totals["batches"] += 1
                     totals["duplicates"] += result.outcome == "duplicate"
                     if result.outcome != "duplicate":
+                        totals["loaded_batches"].append(result.batch_id)
                         totals["rows_in"] += result.rows_in
                         totals["rows_loaded"] += result.rows_loaded
                         totals["rows_quarantined"] += result.rows_quarantined
@@ -97,7 +101,30 @@ def build_ingest_dag(dataset: Dataset):
                 raise RuntimeError("some files could not be loaded:\n" + "\n".join(failed))
             return totals
 
-        load(stage.expand(relpath=discover()))
+        @task(pool=WRITER_POOL)
+        def code_gate(totals: dict) -> int:
+            """Fail visibly when a batch's 重错码率 exceeds the catalog threshold (default 1/10000).
+
+            Runs after every file is loaded: the data is in clean or quarantine either way;
+            the finding is recorded in audit.gate_findings for the reviewers.
+            """
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from credit.catalog import get_catalog
+            from credit.settings import get_settings
+            from warehouse.code_gate import check_batches
+            from warehouse.db import connect
+
+            con = connect(get_settings(), get_catalog())
+            try:
+                findings = check_batches(con, totals["loaded_batches"])
+            finally:
+                con.close()
+            if findings:
+                raise AirflowFailException("重错码率 above target:\n" + "\n".join(f.describe() for f in findings))
+            return len(totals["loaded_batches"])
+
+        code_gate(load(stage.expand(relpath=discover())))
 
     return ingest()
 

@@ -49,13 +49,32 @@ def _warehouse(data_root: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True)
 
 
-def test_every_task_instance_succeeded(demo):
+def test_every_task_succeeded_and_the_code_gate_failed_exactly_where_rates_exceed(demo):
     db = sqlite3.connect(demo / "airflow" / "airflow.db")
     states = db.execute("SELECT dag_id, task_id, map_index, state FROM task_instance").fetchall()
-    runs = db.execute("SELECT dag_id, state FROM dag_run").fetchall()
+    runs = dict(db.execute("SELECT dag_id, state FROM dag_run").fetchall())
     db.close()
-    assert len(runs) == 13 and {s for _, s in runs} == {"success"}
-    assert states and {s for *_, s in states} == {"success"}, [t for t in states if t[-1] != "success"]
+    assert len(runs) == 13
+    others = [t for t in states if t[1] != "code_gate"]
+    assert others and {t[-1] for t in others} == {"success"}, [t for t in others if t[-1] != "success"]
+    con = _warehouse(demo)
+    over = {
+        f"credit_ingest_{dataset_id}"
+        for (dataset_id,) in con.execute(
+            """SELECT c.dataset_id FROM audit.batch_codes c JOIN ref.dataset_thresholds t USING (dataset_id)
+               GROUP BY c.batch_id, c.dataset_id, t.code_error_threshold
+               HAVING count(DISTINCT c.code) FILTER (WHERE c.erroneous OR c.duplicate) / count(DISTINCT c.code)
+                      > t.code_error_threshold"""
+        ).fetchall()
+    }
+    marked = con.execute("SELECT count(*) FROM audit.gate_findings").fetchone()[0]
+    con.close()
+    gate = {dag_id: state for dag_id, task_id, _, state in states if task_id == "code_gate"}
+    assert over, "the demo city's injected code defects put some departments above 1/10000"
+    assert {d for d, s in gate.items() if s == "failed"} == over
+    assert {d for d, s in gate.items() if s == "success"} == set(gate) - over
+    assert {d for d, s in runs.items() if s == "failed"} == over
+    assert marked >= len(over)
 
 
 def test_ledger_counts_equal_the_truth_per_file(demo):

@@ -148,7 +148,7 @@ def test_file_level_rejections_keep_every_row(settings, catalog, tmp_path):
         "xzcf_dup.csv": (HEADERS + ["CF_XDR_MC"], ["duplicate_header:CF_XDR_MC"]),
         "xzcf_missing.csv": ([h for h in HEADERS if h != "行政处罚决定书文号"], ["missing_required_column:CF_WSH"]),
     }
-    for name, (headers, reasons) in cases.items():
+    for name, (headers, _) in cases.items():
         path = tmp_path / name
         rows = [[f"v{i}{j}" for j in range(len(headers))] for i in range(3)]
         path.write_text(csv_text(rows, headers), encoding="utf-8")

@@ -19,6 +19,7 @@ import duckdb
 
 from credit.catalog import Catalog, Dataset, FieldType
 from credit.settings import Settings
+from warehouse.code_gate import GATE_DDL
 from warehouse.identifier_sql import install_identifier_macros
 from warehouse.partitions import sql_path
 from warehouse.sql_names import ident, table
@@ -157,6 +158,7 @@ def refresh_views(con: duckdb.DuckDBPyConnection, settings: Settings, dataset: D
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: Catalog, settings: Settings) -> None:
     con.execute(FIXED_DDL)
+    con.execute(GATE_DDL)
     con.executemany("INSERT INTO ref.dataset_thresholds VALUES (?, ?)",
                     [[d.id, d.code_error_threshold] for d in catalog.datasets.values()])
     for dataset in catalog.datasets.values():

@@ -1,0 +1,68 @@
+"""The 1/10000 gate: batches whose 重错码率 exceeds their dataset's threshold.
+
+In: batch ids just loaded. Out: one finding per batch over its catalog threshold
+(``code_error_threshold``), recorded in ``audit.gate_findings`` (the batch is marked;
+its rows stay loaded or quarantined as they are). The ingest DAGs fail their
+``code_gate`` task on findings, after every file of the run has been loaded, so one
+department's bad codes never hold back another's data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+GATE_DDL = """
+CREATE TABLE IF NOT EXISTS audit.gate_findings (
+    batch_id VARCHAR PRIMARY KEY,
+    dataset_id VARCHAR NOT NULL,
+    department VARCHAR NOT NULL,
+    codes_received BIGINT NOT NULL,
+    codes_bad BIGINT NOT NULL,
+    rate DOUBLE NOT NULL,
+    threshold DOUBLE NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class GateFinding:
+    batch_id: str
+    dataset_id: str
+    department: str
+    codes_received: int
+    codes_bad: int
+    rate: float
+    threshold: float
+
+    def describe(self) -> str:
+        return (f"{self.department} / {self.dataset_id} (batch {self.batch_id}): 重错码率 {self.rate:.4%} = "
+                f"{self.codes_bad}/{self.codes_received} distinct codes, above the target {self.threshold:.4%}")
+
+
+def check_batches(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> list[GateFinding]:
+    """Findings for the given batches (recorded in audit.gate_findings, replacing older ones)."""
+    if not batch_ids:
+        return []
+    rows = con.execute(
+        """SELECT c.batch_id, c.dataset_id, c.department,
+                  count(DISTINCT c.code) AS received,
+                  count(DISTINCT c.code) FILTER (WHERE c.erroneous OR c.duplicate) AS bad,
+                  t.code_error_threshold
+           FROM audit.batch_codes c JOIN ref.dataset_thresholds t USING (dataset_id)
+           WHERE c.batch_id IN (SELECT unnest(?::VARCHAR[]))
+           GROUP BY c.batch_id, c.dataset_id, c.department, t.code_error_threshold
+           ORDER BY c.department, c.batch_id""",
+        [batch_ids],
+    ).fetchall()
+    findings = [
+        GateFinding(batch, dataset, dept, received, bad, bad / received, threshold)
+        for batch, dataset, dept, received, bad, threshold in rows
+        if received and bad / received > threshold
+    ]
+    con.execute("DELETE FROM audit.gate_findings WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))", [batch_ids])
+    for f in findings:
+        con.execute("INSERT INTO audit.gate_findings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [f.batch_id, f.dataset_id, f.department, f.codes_received, f.codes_bad, f.rate, f.threshold])
+    return findings
