@@ -81,7 +81,10 @@ def build_ingest_dag(dataset: Dataset):
             failed = []
             con = connect(settings, catalog)
             try:
-                for item in [s for s in staged if s]:
+                # Index by length: iterating the lazy XCom sequence probes one past its end.
+                for item in (staged[i] for i in range(len(staged))):
+                    if not item:
+                        continue
                     try:
                         result = pipeline.load(con, settings, catalog, settings.staging / item["staged"], run_id=run_id)
                     except Exception as exc:  # one bad batch must not stop the others
