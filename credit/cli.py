@@ -47,6 +47,16 @@ def _context():
         raise typer.Exit(2) from None
 
 
+def _read_only_warehouse(settings):
+    from warehouse.db import connect
+
+    try:
+        return connect(settings, read_only=True)
+    except FileNotFoundError as exc:
+        console.print(f"[yellow]{exc}[/yellow]")
+        raise typer.Exit(1) from None
+
+
 def _print_results(results) -> None:
     table = Table("file", "dataset", "outcome", "status", "rows in", "loaded", "quarantined", "message",
                   title="Ingest results")
@@ -109,14 +119,8 @@ def codes_validate(
 @codes_app.command("rate")
 def codes_rate() -> None:
     """重错码率 per department and dataset, cumulative, against the catalog threshold (docs/code-error-rate.md)."""
-    from warehouse.db import connect
-
     settings, _ = _context()
-    try:
-        con = connect(settings, read_only=True)
-    except FileNotFoundError as exc:
-        console.print(f"[yellow]{exc}[/yellow]")
-        raise typer.Exit(1) from None
+    con = _read_only_warehouse(settings)
     rows = con.execute(
         "SELECT coalesce(department, '全市 city'), coalesce(dataset_id, '(all)'), codes_received, codes_erroneous, "
         "codes_duplicate, codes_bad, rate, threshold FROM audit.code_error_rate"
@@ -254,14 +258,8 @@ def _run_dags(only: list[str] | None):
 @app.command()
 def status() -> None:
     """Summarize the batch ledger (audit.batches)."""
-    from warehouse.db import connect
-
     settings, cat = _context()
-    try:
-        con = connect(settings, read_only=True)
-    except FileNotFoundError as exc:
-        console.print(f"[yellow]{exc}[/yellow]")
-        raise typer.Exit(1) from None
+    con = _read_only_warehouse(settings)
     rows = con.execute(
         """SELECT coalesce(dataset_id, '(unrouted)'), department, count(*), sum(rows_in), sum(rows_loaded),
                   sum(rows_quarantined), string_agg(DISTINCT status, ',' ORDER BY status)
