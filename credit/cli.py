@@ -7,6 +7,9 @@
     credit ingest-inbox    the same for every file waiting in the inbox
     credit codes validate  validate codes, one per line, as JSON lines
     credit codes rate      重错码率 per department and dataset
+    credit corrections apply FILE   apply a corrections file (old code -> new code)
+    credit corrections suggest      corrections the register can vouch for, to review
+    credit corrections status       纠正率: detected, corrected and open per department
     credit status          the batch ledger, summed per dataset and department
     credit catalog         validate the catalog and list its datasets
     credit contract        write docs/parquet-contract.md from the catalog
@@ -26,6 +29,8 @@ from rich.table import Table
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 codes_app = typer.Typer(no_args_is_help=True, help="Unified social credit codes and IDs.")
 app.add_typer(codes_app, name="codes")
+corrections_app = typer.Typer(no_args_is_help=True, help="Corrections of quarantined records (纠正率).")
+app.add_typer(corrections_app, name="corrections")
 console = Console()
 
 
@@ -133,6 +138,78 @@ def codes_rate() -> None:
         shown = f"[red]{rate:.4%}[/red]" if over else f"{rate:.4%}"
         table.add_row(dept, ds, str(received), str(err), str(dup), str(bad), shown,
                       f"≤ {threshold:.2%}" if threshold is not None else "")
+    console.print(table)
+
+
+@corrections_app.command("apply")
+def corrections_apply(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="CSV/XLSX/JSON lines with columns 原代码, 新代码 [, 主体名称, 数据集].")],
+    source: Annotated[str, typer.Option(help="Who sent it: a department code, or e.g. register_authority.")],
+    department: Annotated[str | None, typer.Option(
+        help="Apply only to this department's records (default: every department's, as from the register).")] = None,
+) -> None:
+    """Re-check the quarantined records a corrections file fixes; those that pass move to clean."""
+    from credit import pipeline
+    from credit.catalog import CatalogError
+    from warehouse.correction_file import CorrectionsFileError
+
+    settings, cat = _context()
+    try:
+        with console.status(f"Applying {file.name}..."):
+            report = pipeline.apply_corrections_file(settings, cat, file.resolve(), source=source,
+                                                     department=department)
+    except (CatalogError, CorrectionsFileError, pipeline.UnsafePathError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if report.already_applied:
+        console.print(f"[yellow]{file.name} was applied before (same content): nothing changed.[/yellow]")
+        return
+    console.print(f"{file.name}: {report.pairs} pairs; {report.corrected} records corrected, "
+                  f"{report.still_invalid} still invalid, {report.unmatched_pairs} pairs matched nothing, "
+                  f"{report.refused_pairs} pairs refused (see audit.corrections)")
+    if report.batches:
+        _print_results(report.batches)
+
+
+@corrections_app.command("suggest")
+def corrections_suggest(
+    out: Annotated[Path, typer.Option(help="Where to write the suggested corrections file (CSV, UTF-8).")],
+) -> None:
+    """Write the corrections the register can vouch for (by subject name), for the register authority to review."""
+    import csv
+
+    from warehouse.correction_file import SUGGESTION_HEADERS, suggest_from_register
+
+    settings, cat = _context()
+    con = _read_only_warehouse(settings)
+    try:
+        rows = suggest_from_register(con, cat)
+    finally:
+        con.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(SUGGESTION_HEADERS)
+        writer.writerows(rows)
+    console.print(f"Wrote {len(rows)} suggested corrections to {out}")
+
+
+@corrections_app.command("status")
+def corrections_status() -> None:
+    """纠正率 per department and dataset: quarantined records with a code defect, corrected and still open."""
+    settings, _ = _context()
+    con = _read_only_warehouse(settings)
+    rows = con.execute(
+        "SELECT coalesce(department, '全市 city'), coalesce(dataset_id, '(all)'), rows_detected, rows_corrected, "
+        "rows_open, rate FROM audit.correction_rate"
+    ).fetchall()
+    con.close()
+    table = Table("department", "dataset", "detected", "corrected", "open", "纠正率",
+                  title="纠正率 (corrected / detected records with a code defect)")
+    for dept, ds, detected, corrected, still_open, rate in rows:
+        table.add_row(dept, ds, str(detected), str(corrected), str(still_open),
+                      "-" if rate is None else f"{rate:.2%}")
     console.print(table)
 
 
@@ -289,12 +366,18 @@ def demo(
     demo_data(seed=seed, entities=entities)
     outcomes = _run_dags(None)
     status()
+    # The register authority's round of corrections: what the register can vouch for, applied.
+    suggested = settings.data_root / "corrections" / "register_authority.csv"
+    corrections_suggest(out=suggested)
+    corrections_apply(file=suggested, source="register_authority", department=None)
+    corrections_status()
     console.print(
         "\nOutputs:\n"
         f"  warehouse (DuckDB)  {settings.warehouse_path}\n"
         f"  Parquet exports     {settings.parquet_root}/<dataset>/department=<code>/batch_id=<id>/\n"
         f"  received files      {settings.archive}\n"
         f"  ground truth        {settings.truth_dir}\n"
+        f"  corrections applied {suggested}\n"
         f"  Airflow home        {settings.airflow_home}  (make airflow-ui to browse the runs)"
     )
     if _broken(outcomes):

@@ -19,6 +19,7 @@ import duckdb
 from credit.catalog import Catalog
 from credit.settings import Settings
 from transforms.stage import Manifest, batch_id_for, file_sha256, stage_file
+from warehouse.correction_file import CorrectionsReport, apply_corrections
 from warehouse.db import connect
 from warehouse.load import LoadResult, load_staged, record_unrouted
 
@@ -146,6 +147,29 @@ def ingest_file(
             con.close()
     archive_file(settings, path, sha)
     return result
+
+
+def apply_corrections_file(
+    settings: Settings,
+    catalog: Catalog,
+    path: Path,
+    *,
+    source: str,
+    department: str | None = None,
+    run_id: str | None = None,
+) -> CorrectionsReport:
+    """Apply a corrections file (old code -> new code) and archive it like any received file."""
+    if why := unsafe_name_reason(path.name):
+        raise UnsafePathError(why)
+    if department is not None:
+        catalog.department(department)
+    con = connect(settings, catalog)
+    try:
+        report = apply_corrections(con, settings, catalog, path, source=source, department=department, run_id=run_id)
+    finally:
+        con.close()
+    archive_file(settings, path, report.file_sha256)
+    return report
 
 
 def settle(settings: Settings, relpath: str) -> None:

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import csv
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("SCARF_ANALYTICS", "false")
@@ -22,3 +27,43 @@ def settings(tmp_path, monkeypatch) -> Settings:
 @pytest.fixture(scope="session")
 def catalog():
     return get_catalog()
+
+
+CREDIT = [sys.executable, "-m", "credit.cli"]
+
+
+def credit_cli(args: list[str], data_root: Path, timeout: int = 1200) -> subprocess.CompletedProcess:
+    """Run the `credit` CLI in a subprocess, as `make demo` does, for one data root.
+
+    A subprocess, because Airflow reads its configuration (home, metadata database) at import.
+    """
+    env = {**os.environ, "CREDIT_DATA_DIR": str(data_root), "COLUMNS": "200"}
+    done = subprocess.run([*CREDIT, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"credit {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    return done
+
+
+def truth_rows(data_root: Path, name: str) -> list[dict]:
+    """A ground-truth file the demo generator wrote under <data root>/truth/."""
+    with (data_root / "truth" / name).open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="session")
+def demo_city(tmp_path_factory) -> Path:
+    """The sample city (300 entities) run once through every Airflow DAG; shared, treat as read-only.
+
+    Tests that change the warehouse take ``demo_copy`` instead.
+    """
+    data_root = tmp_path_factory.mktemp("demo") / "data"
+    credit_cli(["demo-data", "--entities", "300"], data_root)
+    credit_cli(["run-dags"], data_root)
+    return data_root
+
+
+@pytest.fixture
+def demo_copy(demo_city, tmp_path) -> Path:
+    """A private copy of the demo city's data root, for tests that change it."""
+    target = tmp_path / "data"
+    shutil.copytree(demo_city, target, symlinks=True)
+    return target

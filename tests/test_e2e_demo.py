@@ -7,57 +7,32 @@ configuration (home, metadata database) for this test's own data root.
 
 from __future__ import annotations
 
-import csv
-import os
 import sqlite3
-import subprocess
 import unicodedata
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import credit_cli as _credit
+from conftest import truth_rows as _truth
 
 from warehouse.sql_names import ident, table
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-CREDIT = [sys.executable, "-m", "credit.cli"]
-
-
-def _credit(args: list[str], data_root: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CREDIT_DATA_DIR": str(data_root), "COLUMNS": "200"}
-    done = subprocess.run([*CREDIT, *args], env=env, capture_output=True, text=True, timeout=1200)
-    assert done.returncode == 0, f"credit {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
-    return done
-
-
-def _truth(data_root: Path, name: str) -> list[dict]:
-    with (data_root / "truth" / name).open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    data_root = tmp_path_factory.mktemp("demo") / "data"
-    _credit(["demo-data", "--entities", "300"], data_root)
-    _credit(["run-dags"], data_root)
-    return data_root
-
-
 def _warehouse(data_root: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(data_root / "warehouse.duckdb"), read_only=True)
 
 
-def test_every_task_succeeded_and_the_code_gate_failed_exactly_where_rates_exceed(demo):
-    db = sqlite3.connect(demo / "airflow" / "airflow.db")
+def test_every_task_succeeded_and_the_code_gate_failed_exactly_where_rates_exceed(demo_city):
+    db = sqlite3.connect(demo_city / "airflow" / "airflow.db")
     states = db.execute("SELECT dag_id, task_id, map_index, state FROM task_instance").fetchall()
     runs = dict(db.execute("SELECT dag_id, state FROM dag_run").fetchall())
     db.close()
     assert len(runs) == 13
     others = [t for t in states if t[1] != "code_gate"]
     assert others and {t[-1] for t in others} == {"success"}, [t for t in others if t[-1] != "success"]
-    con = _warehouse(demo)
+    con = _warehouse(demo_city)
     over = {
         f"credit_ingest_{dataset_id}"
         for (dataset_id,) in con.execute(
@@ -77,12 +52,12 @@ def test_every_task_succeeded_and_the_code_gate_failed_exactly_where_rates_excee
     assert marked >= len(over)
 
 
-def test_ledger_counts_equal_the_truth_per_file(demo):
+def test_ledger_counts_equal_the_truth_per_file(demo_city):
     expected = {
         (f["department"], Path(f["file"]).name): (f["dataset_id"], int(f["rows_in"]), int(f["rows_loaded"]), int(f["rows_quarantined"]), f["status"])
-        for f in _truth(demo, "files.csv")
+        for f in _truth(demo_city, "files.csv")
     }
-    con = _warehouse(demo)
+    con = _warehouse(demo_city)
     got = {
         (r[0], r[1]): tuple(r[2:])
         for r in con.execute(
@@ -93,8 +68,8 @@ def test_ledger_counts_equal_the_truth_per_file(demo):
     assert got == expected
 
 
-def test_conservation_holds_for_every_batch(demo):
-    con = _warehouse(demo)
+def test_conservation_holds_for_every_batch(demo_city):
+    con = _warehouse(demo_city)
     rows = con.execute("SELECT batch_id, dataset_id, rows_in, rows_loaded, rows_quarantined FROM audit.batches").fetchall()
     for batch_id, dataset_id, rows_in, loaded, quarantined in rows:
         clean = con.execute(f"SELECT count(*) FROM {table('clean', dataset_id)} WHERE batch_id = ?", [batch_id]).fetchone()[0]
@@ -103,13 +78,13 @@ def test_conservation_holds_for_every_batch(demo):
     con.close()
 
 
-def test_every_injected_defect_found_with_its_reason_and_nothing_else(demo):
+def test_every_injected_defect_found_with_its_reason_and_nothing_else(demo_city):
     expected = {
         (Path(d["file"]).parts[0], Path(d["file"]).name, int(d["row"]), (d["expected_reason"],))
-        for d in _truth(demo, "defects.csv")
+        for d in _truth(demo_city, "defects.csv")
         if d["expected_outcome"] == "quarantine"
     }
-    con = _warehouse(demo)
+    con = _warehouse(demo_city)
     got = {
         (dept, name, row, tuple(reasons))
         for dept, name, row, reasons in con.execute(
@@ -121,10 +96,10 @@ def test_every_injected_defect_found_with_its_reason_and_nothing_else(demo):
     assert expected - got == set(), "injected but not found"
 
 
-def test_normalized_values_reach_the_clean_layer(demo):
-    con = _warehouse(demo)
+def test_normalized_values_reach_the_clean_layer(demo_city):
+    con = _warehouse(demo_city)
     checked = 0
-    for d in _truth(demo, "defects.csv"):
+    for d in _truth(demo_city, "defects.csv"):
         if d["expected_outcome"] != "normalized" or not d["field"]:
             continue
         path = Path(d["file"])
@@ -143,20 +118,20 @@ def test_normalized_values_reach_the_clean_layer(demo):
     assert checked > 50
 
 
-def test_inbox_is_emptied_and_parquet_exported(demo):
-    assert [p for p in (demo / "inbox").rglob("*") if p.is_file()] == []
+def test_inbox_is_emptied_and_parquet_exported(demo_city):
+    assert [p for p in (demo_city / "inbox").rglob("*") if p.is_file()] == []
     con = duckdb.connect()
     rows = con.execute(
-        f"SELECT count(*) FROM read_parquet('{demo}/parquet/admin_penalty/*/*/*.parquet', hive_partitioning=true)"
+        f"SELECT count(*) FROM read_parquet('{demo_city}/parquet/admin_penalty/*/*/*.parquet', hive_partitioning=true)"
     ).fetchone()[0]
     con.close()
-    loaded = sum(int(f["rows_loaded"]) for f in _truth(demo, "files.csv") if f["dataset_id"] == "admin_penalty")
+    loaded = sum(int(f["rows_loaded"]) for f in _truth(demo_city, "files.csv") if f["dataset_id"] == "admin_penalty")
     assert rows == loaded
 
 
-def test_dropping_the_same_files_again_adds_nothing(demo):
+def test_dropping_the_same_files_again_adds_nothing(demo_copy):
     def snapshot():
-        con = _warehouse(demo)
+        con = _warehouse(demo_copy)
         counts = con.execute(
             "SELECT (SELECT count(*) FROM audit.batches), (SELECT sum(rows_loaded) FROM audit.batches), "
             "(SELECT count(*) FROM quarantine.rows), (SELECT count(*) FROM clean.admin_penalty), "
@@ -167,14 +142,14 @@ def test_dropping_the_same_files_again_adds_nothing(demo):
         return counts, duplicates
 
     before, dup_before = snapshot()
-    _credit(["demo-data", "--entities", "300"], demo)  # same seed: the same bytes again
-    _credit(["run-dags"], demo)
+    _credit(["demo-data", "--entities", "300"], demo_copy)  # same seed: the same bytes again
+    _credit(["run-dags"], demo_copy)
     after, dup_after = snapshot()
     assert after == before
-    assert dup_after - dup_before == len(_truth(demo, "files.csv"))
+    assert dup_after - dup_before == len(_truth(demo_copy, "files.csv"))
 
 
-def test_code_error_rate_matches_the_injected_code_defects(demo):
+def test_code_error_rate_matches_the_injected_code_defects(demo_city):
     """重错码率 numerators and denominators, recomputed from the truth file and the raw layer."""
     from credit.catalog import get_catalog
     from transforms.identifiers import normalize_code
@@ -182,9 +157,9 @@ def test_code_error_rate_matches_the_injected_code_defects(demo):
     catalog = get_catalog()
     uscc_fields = {ds.id: [f.code for f in ds.fields if f.type.value == "uscc"] for ds in catalog.datasets.values()}
     code_reasons = ("uscc_", "wrong_kind_", "not_in_register", "name_mismatch")
-    con = _warehouse(demo)
+    con = _warehouse(demo_city)
     bad: dict[tuple[str, str], set[str]] = {}
-    for d in _truth(demo, "defects.csv"):
+    for d in _truth(demo_city, "defects.csv"):
         if d["expected_outcome"] != "quarantine" or not d["expected_reason"].startswith(code_reasons):
             continue
         if d["field"] not in uscc_fields[d["dataset_id"]]:
@@ -234,3 +209,63 @@ def test_code_error_rate_matches_the_injected_code_defects(demo):
     }
     assert got == expected
     assert sum(d for _, _, d in got.values()) >= 1  # the demo's shared placeholder code is one 重码
+
+
+def test_register_corrections_fix_exactly_the_code_defects_the_register_can_vouch_for(demo_copy):
+    """纠正率 on the sample city: the register authority's corrections, recomputed from the truth and raw layer."""
+    def key(name: str | None) -> str | None:
+        text = unicodedata.normalize("NFKC", "".join((name or "").split())).replace("有限责任公司", "有限公司")
+        return text or None
+
+    from credit.catalog import get_catalog
+    from transforms.identifiers import normalize_code
+
+    catalog = get_catalog()
+    defects = _truth(demo_copy, "defects.csv")
+    quarantined = {(Path(d["file"]).name, int(d["row"])) for d in defects if d["expected_outcome"] == "quarantine"}
+    con = _warehouse(demo_copy)
+    registered: dict[str, set[str]] = {}
+    for name_file, row, code, name in con.execute(
+        "SELECT b.source_file, r.source_row, r.TYSHXYDM, r.JGMC FROM raw.legal_entity r JOIN audit.batches b "
+        "USING (batch_id) WHERE b.status = 'loaded'"
+    ).fetchall():
+        if (name_file, row) not in quarantined and key(name):
+            registered.setdefault(key(name), set()).add(normalize_code(code))
+    expected = set()
+    for d in defects:
+        ds = catalog.datasets[d["dataset_id"]]
+        if (d["expected_outcome"] != "quarantine" or ds.category == "register" or not ds.subject.uscc_field
+                or d["expected_reason"] not in {f"{r}:{ds.subject.uscc_field}" for r in
+                                                ("uscc_length", "uscc_charset", "uscc_authority_category",
+                                                 "uscc_division", "uscc_org_check", "uscc_check_digit",
+                                                 "uscc_placeholder", "uscc_excel_damage", "not_in_register",
+                                                 "wrong_kind_registration_number", "wrong_kind_org_code",
+                                                 "wrong_kind_resident_id")}):
+            continue
+        path = Path(d["file"])
+        (batch_id, old, name) = con.execute(
+            f"SELECT batch_id, {ident(ds.subject.uscc_field)}, {ident(ds.subject.name_field)} "
+            f"FROM {table('raw', ds.id)} WHERE batch_id = (SELECT batch_id FROM audit.batches "
+            "WHERE department = ? AND source_file = ?) AND source_row = ?",
+            [path.parts[0], path.name, int(d["row"])],
+        ).fetchone()
+        codes = registered.get(key(name), set())
+        if len(codes) == 1 and normalize_code(old) and normalize_code(old) not in codes:
+            expected.add((batch_id, int(d["row"])))
+    before = con.execute("SELECT rows_detected, rows_corrected FROM audit.correction_rate "
+                         "WHERE department IS NULL").fetchone()
+    con.close()
+    assert len(expected) >= 10, "the demo has code defects the register can fix"
+    suggested = demo_copy / "corrections" / "register_authority.csv"
+    _credit(["corrections", "suggest", "--out", str(suggested)], demo_copy)
+    _credit(["corrections", "apply", str(suggested), "--source", "register_authority"], demo_copy)
+    con = _warehouse(demo_copy)
+    corrected = set(con.execute("SELECT batch_id, source_row FROM quarantine.rows WHERE status = 'corrected'")
+                    .fetchall())
+    after = con.execute("SELECT rows_detected, rows_corrected, rows_open FROM audit.correction_rate "
+                        "WHERE department IS NULL").fetchone()
+    in_clean = con.execute("SELECT sum(rows_loaded) FROM audit.batches WHERE format = 'corrections'").fetchone()[0]
+    con.close()
+    assert corrected == expected
+    assert before[1] == 0 and after == (before[0], len(expected), before[0] - len(expected))
+    assert in_clean == len(expected)

@@ -84,10 +84,12 @@ def _checks(spec: FieldSpec, params: dict) -> tuple[list[str], list[str]]:
     return scalar, lists
 
 
-def build_typed_sql(dataset: Dataset) -> tuple[str, dict]:
+def build_typed_sql(dataset: Dataset, source: str = "read_parquet($rows)") -> tuple[str, dict]:
     """``source -> normalized -> typed`` over the batch's raw Parquet file ``$rows``.
 
     The result is materialized once (temp table ``typed``): both queries below read it.
+    ``source`` may name another relation with the same columns (``_row`` + field codes);
+    it is our own SQL text, never input.
     """
     params: dict = {}
     fields = dataset.fields
@@ -97,7 +99,7 @@ def build_typed_sql(dataset: Dataset) -> tuple[str, dict]:
     sql = f"""
 WITH source AS (
     SELECT _row AS source_row, {source_cols}
-    FROM read_parquet($rows)
+    FROM {source}
 ),
 normalized AS (
     SELECT source_row,

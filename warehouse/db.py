@@ -19,7 +19,9 @@ import duckdb
 
 from credit.catalog import Catalog, Dataset, FieldType
 from credit.settings import Settings
+from transforms.reasons import CODE_REASONS, REGISTER_REASONS
 from warehouse.code_gate import GATE_DDL
+from warehouse.corrections import CORRECTIONS_DDL
 from warehouse.identifier_sql import install_identifier_macros
 from warehouse.partitions import sql_path
 from warehouse.sql_names import ident, table
@@ -72,7 +74,9 @@ CREATE TABLE IF NOT EXISTS quarantine.rows (
     message_zh VARCHAR NOT NULL,
     record JSON,
     evidence JSON,
-    status VARCHAR NOT NULL DEFAULT 'open'   -- open | corrected
+    status VARCHAR NOT NULL DEFAULT 'open',  -- open | corrected
+    corrected_at TIMESTAMPTZ,
+    corrected_by VARCHAR              -- the batch that carried the corrected record
 );
 CREATE TABLE IF NOT EXISTS audit.batch_codes (  -- every distinct USCC a batch carried (重错码率)
     batch_id VARCHAR NOT NULL,
@@ -156,8 +160,29 @@ def refresh_views(con: duckdb.DuckDBPyConnection, settings: Settings, dataset: D
                 + _parquet_view(settings.parquet_root / dataset.id, clean_columns(dataset), {}))
 
 
+def _correction_view() -> str:
+    """纠正率: quarantined records with a code defect, and how many a correction has fixed since."""
+    codes = ", ".join("'" + code + "'" for code in sorted({**CODE_REASONS, **REGISTER_REASONS}))  # our constants
+    return f"""
+CREATE OR REPLACE VIEW audit.correction_rate AS
+WITH detected AS (
+    SELECT department, dataset_id, status FROM quarantine.rows
+    WHERE list_has_any(list_transform(reasons, lambda r: split_part(r, ':', 1)), [{codes}])
+)
+SELECT department, dataset_id,
+    count(*) AS rows_detected,
+    count(*) FILTER (WHERE status = 'corrected') AS rows_corrected,
+    count(*) FILTER (WHERE status = 'open') AS rows_open,
+    count(*) FILTER (WHERE status = 'corrected') / nullif(count(*), 0) AS rate
+FROM detected
+GROUP BY GROUPING SETS ((department, dataset_id), (department), ())
+ORDER BY department NULLS LAST, dataset_id NULLS FIRST"""
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: Catalog, settings: Settings) -> None:
     con.execute(FIXED_DDL)
+    con.execute(CORRECTIONS_DDL)
+    con.execute(_correction_view())
     con.execute(GATE_DDL)
     con.executemany("INSERT INTO ref.dataset_thresholds VALUES (?, ?)",
                     [[d.id, d.code_error_threshold] for d in catalog.datasets.values()])

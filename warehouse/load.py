@@ -29,6 +29,7 @@ from credit.settings import Settings
 from transforms.reasons import FILE_REASONS, message_zh
 from transforms.stage import MAX_QUARANTINED_VALUE, Manifest
 from warehouse.checks_sql import build_clean_sql, build_code_sql, build_problem_sql, build_typed_sql
+from warehouse.corrections import match_resent, record_resent, undo_corrections
 from warehouse.db import id_salt, refresh_views
 from warehouse.partitions import remove_batch, sql_path, swap_in, temp_dir
 from warehouse.sql_names import ident
@@ -50,6 +51,17 @@ class LoadResult:
     rows_loaded: int
     rows_quarantined: int
     message: str = ""
+
+
+@dataclass(frozen=True)
+class CorrectionBatch:
+    """What a correction batch corrects: ``fixes`` maps its ``_row`` to the quarantined record.
+
+    ``fixes`` columns: ``_row``, ``orig_batch_id``, ``orig_source_row``, ``field``, ``old_code``, ``new_code``.
+    """
+
+    source: str
+    fixes: pa.Table
 
 
 def _messages(con: duckdb.DuckDBPyConnection, dataset: Dataset | None, reason_lists: list[list[str]]) -> None:
@@ -90,7 +102,9 @@ def load_staged(
     *,
     replace: bool = False,
     run_id: str | None = None,
+    correction: CorrectionBatch | None = None,
 ) -> LoadResult:
+    """Load one staged batch; a ``correction`` batch also marks the records it corrects."""
     m = Manifest.read(folder)
     dataset = catalog.dataset(m.dataset_id)
     now = datetime.now(UTC)
@@ -106,15 +120,22 @@ def load_staged(
     clean_tmp = temp_dir(clean_base)
     try:
         rows_file = raw_tmp / "rows.parquet"
-        loaded = _check_and_write_clean(con, dataset, m, rows_file, clean_tmp / "part-0.parquet")
+        loaded = check_and_write_clean(con, dataset, m, rows_file, clean_tmp / "part-0.parquet",
+                                        match=correction is None)
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute("DELETE FROM quarantine.rows WHERE batch_id = ?", [m.batch_id])
             con.execute("DELETE FROM audit.batches WHERE batch_id = ?", [m.batch_id])
             con.execute("DELETE FROM audit.batch_codes WHERE batch_id = ?", [m.batch_id])
-            con.execute("INSERT INTO audit.batch_codes SELECT ?, ?, ?, * FROM batch_codes",
-                        [m.batch_id, dataset.id, m.department])
+            if correction is None:  # 重错码率 measures what departments send, not our corrections
+                con.execute("INSERT INTO audit.batch_codes SELECT ?, ?, ?, * FROM batch_codes",
+                            [m.batch_id, dataset.id, m.department])
+                record_resent(con, batch_id=m.batch_id, dataset_id=dataset.id, department=m.department,
+                              source_file=m.source_file, file_sha256=m.file_sha256, now=now)
+            else:
+                _record_fixes(con, m, correction, clean_tmp / "part-0.parquet", now)
             _quarantine(con, dataset, m, rows_file, folder / "rejects.parquet")
+            _keep_corrected(con, m.batch_id)
             _ledger(con, m, dataset, loaded, now, run_id)
             if loaded:
                 _upsert_subjects(con, dataset, m.batch_id, clean_tmp / "part-0.parquet")
@@ -138,13 +159,21 @@ def load_staged(
     return _ledger_result(con, m.batch_id, "replaced" if exists else "loaded")
 
 
-def _check_and_write_clean(con: duckdb.DuckDBPyConnection, dataset: Dataset, m: Manifest, rows: Path, out: Path) -> int:
-    """Run the checks: problems into a temp table, every other row typed into ``out``."""
+def check_and_write_clean(
+    con: duckdb.DuckDBPyConnection, dataset: Dataset, m: Manifest, rows: Path, out: Path, *, match: bool = True
+) -> int:
+    """Run the checks: problems into a temp table, every other row typed into ``out``.
+
+    With ``match``, also find the quarantined records of earlier batches this one re-sends
+    clean (temp table ``resent``, see warehouse/corrections.py).
+    """
     con.execute(
         "CREATE OR REPLACE TEMP TABLE problems (source_row BIGINT, reasons VARCHAR[], evidence JSON)"
     )
     con.execute("CREATE OR REPLACE TEMP TABLE batch_codes (field VARCHAR, code VARCHAR, erroneous BOOLEAN, "
                 "duplicate BOOLEAN)")
+    con.execute("CREATE OR REPLACE TEMP TABLE resent (orig_batch_id VARCHAR, orig_source_row BIGINT, "
+                "source_row BIGINT)")
     if not m.rows_staged:
         return 0
     sql, params = build_typed_sql(dataset)
@@ -162,8 +191,45 @@ def _check_and_write_clean(con: duckdb.DuckDBPyConnection, dataset: Dataset, m: 
                 "duplicate BOOLEAN)")
     if code_sql := build_code_sql(dataset, "problems"):
         con.execute(f"INSERT INTO batch_codes {code_sql[0]}", code_sql[1])
+    if match:
+        match_resent(con, dataset, m.batch_id, m.department)
     con.execute("DROP TABLE typed")
     return count
+
+
+def _keep_corrected(con: duckdb.DuckDBPyConnection, batch_id: str) -> None:
+    """A replaced batch's quarantined records keep the corrections other batches made to them."""
+    con.execute(
+        """UPDATE quarantine.rows q SET status = 'corrected', corrected_at = c.applied_at,
+            corrected_by = c.corrected_batch_id
+        FROM audit.corrections c
+        WHERE c.outcome = 'corrected' AND c.orig_batch_id = q.batch_id AND c.orig_source_row = q.source_row
+          AND q.batch_id = ?""",
+        [batch_id],
+    )
+
+
+def _record_fixes(con: duckdb.DuckDBPyConnection, m: Manifest, correction: CorrectionBatch, clean: Path,
+                  now: datetime) -> None:
+    """Inside the load transaction: the records a corrections file fixed turn ``corrected``."""
+    undo_corrections(con, m.batch_id)
+    con.register("fixes_src", correction.fixes)
+    done = "(SELECT f.* FROM fixes_src f SEMI JOIN read_parquet(?) c ON c.source_row = f._row)"
+    con.execute(
+        f"""UPDATE quarantine.rows q SET status = 'corrected', corrected_at = ?, corrected_by = ?
+        FROM {done} f WHERE q.batch_id = f.orig_batch_id AND q.source_row = f.orig_source_row""",
+        [now, m.batch_id, str(clean)],
+    )
+    con.execute(
+        f"""INSERT INTO audit.corrections (applied_at, source_kind, source, source_file, file_sha256, dataset_id,
+            department, orig_batch_id, orig_source_row, field, old_code, new_code, outcome, corrected_batch_id,
+            corrected_source_row)
+        SELECT ?, 'corrections_file', ?, ?, ?, ?, ?, orig_batch_id, orig_source_row, field, old_code, new_code,
+            'corrected', ?, _row
+        FROM {done} f""",
+        [now, correction.source, m.source_file, m.file_sha256, m.dataset_id, m.department, m.batch_id, str(clean)],
+    )
+    con.unregister("fixes_src")
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, dataset: Dataset, m: Manifest, rows: Path, rejects: Path) -> None:
