@@ -152,7 +152,7 @@ def test_dropping_the_same_files_again_adds_nothing(demo_copy):
 def test_code_error_rate_matches_the_injected_code_defects(demo_city):
     """重错码率 numerators and denominators, recomputed from the truth file and the raw layer."""
     from credit.catalog import get_catalog
-    from transforms.identifiers import normalize_code
+    from transforms.identifiers import normalize_code, validate
 
     catalog = get_catalog()
     uscc_fields = {ds.id: [f.code for f in ds.fields if f.type.value == "uscc"] for ds in catalog.datasets.values()}
@@ -171,6 +171,15 @@ def test_code_error_rate_matches_the_injected_code_defects(demo_city):
             [path.parts[0], path.name, int(d["row"])],
         ).fetchone()
         bad.setdefault((path.parts[0], d["dataset_id"]), set()).add(normalize_code(raw))
+    quarantined = {(Path(d["file"]).name, int(d["row"])) for d in _truth(demo_city, "defects.csv")
+                   if d["expected_outcome"] == "quarantine"}
+    register = {
+        (normalize_code(code), unicodedata.normalize("NFKC", "".join(name.split())).replace("有限责任公司", "有限公司"))
+        for source_file, row, code, name in con.execute(
+            "SELECT b.source_file, r.source_row, r.TYSHXYDM, r.JGMC FROM raw.legal_entity r "
+            "JOIN audit.batches b USING (batch_id) WHERE b.status = 'loaded'").fetchall()
+        if (source_file, row) not in quarantined and name and name.strip()
+    }
     received: dict[tuple[str, str], set[str]] = {}
     duplicated: dict[tuple[str, str], set[str]] = {}  # 重码: one subject code under two or more names in a batch
     for ds in catalog.datasets.values():
@@ -187,6 +196,16 @@ def test_code_error_rate_matches_the_injected_code_defects(demo_city):
         for (dept, dataset_id, _, code), found in names.items():
             if len(found) > 1:
                 duplicated.setdefault((dept, dataset_id), set()).add(code)
+        # ... or one subject name under two or more well-formed codes, but the register's own code for it
+        codes_of: dict[tuple, set[str]] = {}
+        for (dept, dataset_id, batch, code), found in names.items():
+            if validate(code, "uscc").valid:
+                for name in found:
+                    codes_of.setdefault((dept, dataset_id, batch, name), set()).add(code)
+        for (dept, dataset_id, _, name), codes in codes_of.items():
+            if len(codes) > 1:
+                spared = register if ds.category != "register" else set()
+                duplicated.setdefault((dept, dataset_id), set()).update(c for c in codes if (c, name) not in spared)
     for dataset_id, fields in uscc_fields.items():
         for field in fields:
             rows = con.execute(

@@ -349,3 +349,40 @@ def test_codes_are_cross_checked_against_the_register(settings, catalog, tmp_pat
         ("market_regulation", "legal_entity", 2, 0, 0, 0, 0.0, 0.0001),
         (None, None, 5, 3, 1, 3, 3 / 5, 0.0001),
     ]
+
+
+def test_one_subject_under_several_codes_is_counted_as_duplicate_codes(settings, catalog, tmp_path):
+    """重码 also covers one subject reported under two well-formed codes; the register's own code is spared."""
+    from credit.demo_city import make_uscc
+
+    def code(n: int) -> str:
+        return make_uscc("91", "371083", f"MA{n:06d}")
+
+    def rates() -> tuple:
+        con = connect(settings, catalog)
+        got = con.execute("SELECT codes_received, codes_erroneous, codes_duplicate, codes_bad FROM "
+                          "audit.code_error_rate WHERE dataset_id = 'admin_penalty'").fetchall()[0]
+        con.close()
+        return got
+
+    feed = [row(1, 统一社会信用代码=code(1), 行政相对人名称="乳山市甲有限公司"),
+            row(2, 统一社会信用代码=code(2), 行政相对人名称="乳山市甲有限责任公司"),  # the same subject (name_key)
+            row(3, 统一社会信用代码=code(3), 行政相对人名称="乳山市乙有限公司")]
+    path = tmp_path / "xzcf_1.csv"
+    path.write_text(csv_text(feed), encoding="utf-8")
+    ingest(settings, catalog, path)
+    assert rates() == (4, 0, 2, 2)  # code(1..3) + the agency code; no register yet: both of 甲's codes count
+    register = tmp_path / "legal_entity_register.csv"
+    register.write_text(csv_text([[code(1), "乳山市甲有限公司", "企业"], [code(3), "乳山市乙有限公司", "企业"]],
+                                 ["统一社会信用代码", "机构名称", "主体类型"]), encoding="utf-8")
+    ingest(settings, catalog, register, "legal_entity", "market_regulation")
+    path.write_text(csv_text(feed) + "\n", encoding="utf-8")  # re-sent as new bytes, now checked against the register
+    ingest(settings, catalog, path)
+    # batch 2: code(2) is not in the register (错码) and one of 甲's codes (重码); code(1) is the register's own.
+    con = connect(settings, catalog)
+    by_batch = con.execute(
+        "SELECT code, erroneous, duplicate FROM audit.batch_codes WHERE batch_id = (SELECT max(batch_id) FROM "
+        "audit.batches WHERE dataset_id = 'admin_penalty' AND loaded_at = (SELECT max(loaded_at) FROM audit.batches "
+        "WHERE dataset_id = 'admin_penalty')) AND field = 'CF_XDR_SHXYM' ORDER BY code").fetchall()
+    con.close()
+    assert by_batch == [(code(1), False, False), (code(2), True, True), (code(3), False, False)]

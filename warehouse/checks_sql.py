@@ -231,24 +231,46 @@ def build_code_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict] | 
 
     错码: a reason on that field (format, checksum, kind, not in the register), or a
     name that differs from the register's for the subject code. 重码: the subject code
-    reported under two or more names (compared with ``name_key``). None without USCC fields.
+    reported under two or more names (compared with ``name_key``), or one subject name
+    reported under two or more well-formed codes (every one of them, except the code the
+    register holds for that name). None without USCC fields.
     """
     fields = [f for f in dataset.fields if f.type is FieldType.USCC]
     if not fields:
         return None
     s = dataset.subject
     parts = []
+    several = ""
     for f in fields:
         col = ident(f.code)
         tag = f"':{f.code}'"
-        erroneous = (f"len(list_filter(coalesce(p.reasons, []), lambda r: ends_with(r, {tag}) "
-                     "AND NOT starts_with(r, 'required_missing') AND NOT starts_with(r, 'field_too_long'))) > 0")
+        malformed = (f"len(list_filter(coalesce(p.reasons, []), lambda r: ends_with(r, {tag}) "
+                     "AND NOT starts_with(r, 'required_missing') AND NOT starts_with(r, 'field_too_long')")
+        erroneous = f"{malformed})) > 0"
         duplicate = "false"
+        joins = ""
         if f.code == s.uscc_field:
+            name = ident(s.name_field)
             erroneous += f" OR list_contains(coalesce(p.reasons, []), 'name_mismatch:{s.name_field}')"
-            duplicate = f"count(DISTINCT name_key(t.{ident(s.name_field)})) > 1"
+            duplicate = f"count(DISTINCT name_key(t.{name})) > 1 OR bool_or(sc.code IS NOT NULL)"
+            joins = " LEFT JOIN several_codes sc ON sc.code = t." + col
+            # One subject under several well-formed codes: each counts, but the register's own code for it.
+            several = f"""WITH wellformed AS (
+    SELECT DISTINCT t.{col} AS code, name_key(t.{name}) AS name_key
+    FROM typed t LEFT JOIN {problems_table} p USING (source_row)
+    WHERE t.{col} IS NOT NULL AND name_key(t.{name}) IS NOT NULL
+      AND {malformed} AND NOT starts_with(r, 'not_in_register'))) = 0
+),
+several_codes AS (
+    SELECT DISTINCT w.code FROM wellformed w
+    WHERE w.name_key IN (SELECT name_key FROM wellformed GROUP BY name_key HAVING count(DISTINCT code) > 1)
+      AND NOT EXISTS (SELECT 1 FROM clean.subjects r
+                      WHERE r.in_register AND r.subject_key = w.code AND name_key(r.name) = w.name_key)
+)
+"""
         parts.append(
             f"SELECT '{f.code}' AS field, t.{col} AS code, bool_or({erroneous}) AS erroneous, {duplicate} AS duplicate "
-            f"FROM typed t LEFT JOIN {problems_table} p USING (source_row) WHERE t.{col} IS NOT NULL GROUP BY t.{col}"
+            f"FROM typed t LEFT JOIN {problems_table} p USING (source_row){joins} WHERE t.{col} IS NOT NULL "
+            f"GROUP BY t.{col}"
         )
-    return "\nUNION ALL\n".join(parts), {}
+    return several + "\nUNION ALL\n".join(parts), {}
