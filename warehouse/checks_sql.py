@@ -49,17 +49,17 @@ def _typed(spec: FieldSpec, params: dict) -> str:
     return col
 
 
-def _checks(spec: FieldSpec, params: dict) -> tuple[list[str], list[str]]:
-    """(scalar reason expressions, list-valued reason expressions) for one field."""
+def _checks(spec: FieldSpec, params: dict) -> tuple[list[tuple[str, str]], list[str]]:
+    """((condition, reason) pairs, list-valued reason expressions) for one field."""
     n = ident(spec.code)  # normalized text
     t = _typed_name(spec)  # typed value
     tag = f"':{spec.code}'"
-    scalar: list[str] = []
+    scalar: list[tuple[str, str]] = []
     lists: list[str] = []
     if spec.required:
-        scalar.append(f"CASE WHEN {n} IS NULL THEN 'required_missing' || {tag} END")
+        scalar.append((f"{n} IS NULL", f"'required_missing' || {tag}"))
     params[f"maxlen_{spec.code}"] = spec.max_length
-    scalar.append(f"CASE WHEN length({n}) > {param('maxlen', spec.code)} THEN 'field_too_long' || {tag} END")
+    scalar.append((f"length({n}) > {param('maxlen', spec.code)}", f"'field_too_long' || {tag}"))
     if spec.allowed_values:
         params[f"allowed_{spec.code}"] = list(spec.allowed_values)
         allowed = param("allowed", spec.code)
@@ -67,17 +67,15 @@ def _checks(spec: FieldSpec, params: dict) -> tuple[list[str], list[str]]:
             ok = f"list_bool_and(list_transform(string_split_regex({n}, '[;；、,]'), lambda v: list_contains({allowed}, trim(v))))"
         else:
             ok = f"list_contains({allowed}, {n})"
-        scalar.append(f"CASE WHEN {n} IS NOT NULL AND NOT {ok} THEN 'value_not_allowed' || {tag} END")
+        scalar.append((f"{n} IS NOT NULL AND NOT {ok}", f"'value_not_allowed' || {tag}"))
     failure = {FieldType.DATE: "invalid_date", FieldType.AMOUNT: "invalid_amount", FieldType.INTEGER: "invalid_integer"}
     if spec.type in failure:
-        scalar.append(f"CASE WHEN {n} IS NOT NULL AND {t} IS NULL THEN '{failure[spec.type]}' || {tag} END")
+        scalar.append((f"{n} IS NOT NULL AND {t} IS NULL", f"'{failure[spec.type]}' || {tag}"))
     if spec.min_value is not None or spec.max_value is not None:
         params[f"min_{spec.code}"] = spec.min_value
         params[f"max_{spec.code}"] = spec.max_value
         lo, hi = param("min", spec.code), param("max", spec.code)
-        scalar.append(
-            f"CASE WHEN {t} < {lo}::DOUBLE OR {t} > {hi}::DOUBLE THEN 'out_of_range' || {tag} END"
-        )
+        scalar.append((f"{t} < {lo}::DOUBLE OR {t} > {hi}::DOUBLE", f"'out_of_range' || {tag}"))
     if spec.type in _REASON_MACRO:
         # Looked up from the code_checks CTE, which validates each distinct code once.
         lists.append(f"coalesce({ident(spec.code + '__r')}, [])")
@@ -115,7 +113,7 @@ def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
     """Records that fail a check: ``source_row``, ``reasons`` and ``evidence`` (bind ``$rows``)."""
     params: dict = {}
     fields = dataset.fields
-    scalar: list[str] = []
+    scalar: list[tuple[str, str]] = []
     lists: list[str] = []
     for spec in fields:
         field_scalar, field_lists = _checks(spec, params)
@@ -123,8 +121,8 @@ def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
         lists += field_lists
     for rule in dataset.date_order:
         start, end = _typed_name(dataset.field(rule.start)), _typed_name(dataset.field(rule.end))
-        scalar.append(f"CASE WHEN {start} > {end} THEN 'date_order:{rule.end}' END")
-    scalar.append("CASE WHEN copy_no > 1 THEN 'duplicate_row' END")
+        scalar.append((f"{start} > {end}", f"'date_order:{rule.end}'"))
+    scalar.append(("copy_no > 1", "'duplicate_row'"))
     register_join = ""
     s = dataset.subject
     if dataset.category != "register" and s.uscc_field:
@@ -132,16 +130,18 @@ def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
         # code must belong to a registered subject, under the name the register holds.
         code, name = ident(s.uscc_field), ident(s.name_field)
         valid_code = f"{code} IS NOT NULL AND len(coalesce({ident(s.uscc_field + '__r')}, [])) = 0"
-        scalar.append(f"CASE WHEN $register_ready AND {valid_code} AND reg.name IS NULL "
-                      f"THEN 'not_in_register:{s.uscc_field}' END")
-        scalar.append(f"CASE WHEN {valid_code} AND reg.name IS NOT NULL AND name_key({name}) <> name_key(reg.name) "
-                      f"THEN 'name_mismatch:{s.name_field}' END")
+        scalar.append((f"$register_ready AND {valid_code} AND reg.name IS NULL", f"'not_in_register:{s.uscc_field}'"))
+        scalar.append((f"{valid_code} AND reg.name IS NOT NULL AND name_key({name}) <> name_key(reg.name)",
+                       f"'name_mismatch:{s.name_field}'"))
         register_join = (f"\n    LEFT JOIN (SELECT subject_key, name FROM clean.subjects WHERE in_register) reg "
                          f"ON reg.subject_key = typed.{code}")
         params["register_ready"] = False  # the caller sets it
-    reasons = f"list_filter([{', '.join(scalar)}], lambda r: r IS NOT NULL)"
+    # Reasons are listed only for rows that fail something: building a list for every row
+    # of a large batch costs more than the checks themselves.
+    reasons = "list_filter([" + ", ".join(f"CASE WHEN {c} THEN {r} END" for c, r in scalar) + "], lambda r: r IS NOT NULL)"
     if lists:
         reasons = f"list_concat({reasons}, {', '.join(lists)})"
+    fails = " OR ".join([f"({c})" for c, _ in scalar] + [f"len({x}) > 0" for x in lists])
 
     keys = ", ".join(ident(k) for k in dataset.key_fields)
     keys_present = " AND ".join(f"{ident(k)} IS NOT NULL" for k in dataset.key_fields)
@@ -181,6 +181,7 @@ checked AS (
         {"reg.name" if register_join else "NULL"} AS register_name
     FROM typed
     LEFT JOIN copies USING (source_row){code_joins}{register_join}
+    WHERE {fails}
 )
 SELECT source_row, reasons,
     CASE WHEN copy_no > 1 THEN json_object('duplicate_of_row', first_row)
