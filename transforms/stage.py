@@ -17,16 +17,16 @@ import hashlib
 import json
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from credit.catalog import Dataset, header_key
-import duckdb
-
 from transforms.read_feed import Feed, FeedError, Reject, read_feed
 from warehouse.partitions import sql_path
 from warehouse.sql_names import ident
@@ -212,31 +212,36 @@ def stage_file(
     staging_root: Path,
     received_at: datetime | None = None,
 ) -> Path:
-    """Stage ``path`` and return the staged folder ``<staging_root>/<batch_id>``."""
-    sha = file_sha256(path)
-    batch_id = batch_id_for(dataset.id, sha)
+    """Stage ``path`` and return the staged folder ``<staging_root>/<batch_id>``.
+
+    The file is hashed (its batch id) in a thread while it is read: one pass less over a large file.
+    """
     received = received_at or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
     manifest = Manifest(
-        batch_id=batch_id,
+        batch_id="",
         dataset_id=dataset.id,
         department=department,
         source_file=path.name,
-        file_sha256=sha,
+        file_sha256="",
         file_bytes=path.stat().st_size,
         received_at=received.isoformat(),
     )
     staging_root.mkdir(parents=True, exist_ok=True)
-    tmp = staging_root / f".{batch_id}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp = staging_root / f".{dataset.id}.{uuid.uuid4().hex[:12]}.tmp"
     tmp.mkdir()
     try:
-        try:
-            feed = read_feed(path)
-            _write(feed, dataset, manifest, tmp)
-        except FeedError as exc:
-            manifest.file_reasons = [exc.reason]
-            manifest.file_message = str(exc)
-            pq.write_table(row_schema(dataset).empty_table(), tmp / "rows.parquet")
-            pq.write_table(REJECT_SCHEMA.empty_table(), tmp / "rejects.parquet")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            digest = pool.submit(file_sha256, path)
+            try:
+                feed = read_feed(path)
+                _write(feed, dataset, manifest, tmp)
+            except FeedError as exc:
+                manifest.file_reasons = [exc.reason]
+                manifest.file_message = str(exc)
+                pq.write_table(row_schema(dataset).empty_table(), tmp / "rows.parquet")
+                pq.write_table(REJECT_SCHEMA.empty_table(), tmp / "rejects.parquet")
+            manifest.file_sha256 = digest.result()
+        batch_id = manifest.batch_id = batch_id_for(dataset.id, manifest.file_sha256)
         (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=1), encoding="utf-8")
         final = staging_root / batch_id
         if final.exists():
