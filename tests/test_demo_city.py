@@ -85,7 +85,7 @@ def test_inbox_holds_only_the_feeds_and_truth_sits_beside_it(city):
     assert in_inbox == {r["file"] for r in files}
     assert all(len(Path(f).parts) == 2 for f in in_inbox)  # <department>/<file>
     assert not any("truth" in p.name for p in (city / "inbox").rglob("*"))
-    assert sorted(p.name for p in (city / "truth").iterdir()) == ["defects.csv", "files.csv"]
+    assert sorted(p.name for p in (city / "truth").iterdir()) == ["defects.csv", "files.csv", "timeliness.csv"]
     assert {p.name for p in city.iterdir()} == {"inbox", "truth"}
 
 

@@ -26,6 +26,7 @@ from transforms.identifiers import (
     uscc_reasons,
     validate,
 )
+from transforms.reasons import CODE_REASONS
 from warehouse.identifier_sql import install_identifier_macros
 
 USCC_SET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -189,6 +190,12 @@ RID_CASES = [
 @pytest.mark.parametrize(("raw", "expected", "why"), RID_CASES)
 def test_resident_id_reasons(raw, expected, why):
     assert list(validate(raw, kind="resident_id").reasons) == expected, why
+
+
+def test_every_code_reason_has_a_real_looking_example():
+    """Each reason code of transforms.reasons is the expected verdict of at least one case above."""
+    cases = USCC_CASES + ORG_CASES + RID_CASES
+    assert {reason for _, expected, _ in cases for reason in expected} == set(CODE_REASONS)
 
 
 @pytest.mark.parametrize(

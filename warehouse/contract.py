@@ -1,5 +1,7 @@
 """Render docs/parquet-contract.md from the catalog: the schema downstream systems rely on.
 
+Covers every dataset's clean layer and the scorecard mart (warehouse/scorecard.py).
+
 The document is generated, and a test fails when the committed copy differs, so the
 contract cannot drift from what the export writes.
 """
@@ -8,10 +10,29 @@ from __future__ import annotations
 
 from credit.catalog import Catalog, FieldType
 from warehouse.db import clean_columns
+from warehouse.scorecard import SCORECARD_COLUMNS
 
 _TYPE_DOC = {
     "VARCHAR": "string", "BIGINT": "int64", "DATE": "date32", "DECIMAL(18, 6)": "decimal128(18, 6)",
+    "DOUBLE": "double", "BOOLEAN": "bool",
 }
+
+_SCORECARD = """
+## `mart_scorecard` — 数据质量评分卡 (quality scorecard)
+
+```
+parquet/mart_scorecard/scorecard.parquet
+```
+
+One file, the same rows as the warehouse table `mart.scorecard`, replaced as a whole (written
+under a hidden name, then renamed) whenever the scorecard is recomputed (`credit report`, DAG
+`credit_quality_report`). Long format: one row per level, group and metric. Aggregates only
+(no record, no personal data). Targets come from `catalogs/quality_targets.yaml`; the
+definitions are in the README ("Quality report").
+
+| column | type | meaning |
+|---|---|---|
+"""
 
 _HEADER = """# Parquet contract
 
@@ -70,4 +91,7 @@ def render_contract(catalog: Catalog) -> str:
             )
             if spec.type is FieldType.RESIDENT_ID:
                 parts.append(f"| `{spec.code}_HASH` | string |  | {ds.disclosure_of(spec).value} | salted SHA-256 of {spec.name_zh} |\n")
+    parts.append(_SCORECARD)
+    for name, sql_type, meaning in SCORECARD_COLUMNS:
+        parts.append(f"| `{name}` | {_TYPE_DOC[sql_type]} | {meaning} |\n")
     return "".join(parts)
