@@ -10,9 +10,12 @@
     credit corrections apply FILE   apply a corrections file (old code -> new code)
     credit corrections suggest      corrections the register can vouch for, to review
     credit corrections status       纠正率: detected, corrected and open per department
+    credit expectations validate --batch ID   GX checkpoint of a batch in DuckDB (results, Data Docs)
+    credit expectations docs                  rebuild the GX Data Docs
     credit status          the batch ledger, summed per dataset and department
     credit catalog         validate the catalog and list its datasets
     credit contract        write docs/parquet-contract.md from the catalog
+    credit report          the quality scorecard (mart.scorecard) and the HTML report
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ codes_app = typer.Typer(no_args_is_help=True, help="Unified social credit codes 
 app.add_typer(codes_app, name="codes")
 corrections_app = typer.Typer(no_args_is_help=True, help="Corrections of quarantined records (纠正率).")
 app.add_typer(corrections_app, name="corrections")
+expectations_app = typer.Typer(no_args_is_help=True, help="Great Expectations suites from the catalog, run in DuckDB.")
+app.add_typer(expectations_app, name="expectations")
 console = Console()
 
 
@@ -213,6 +218,94 @@ def corrections_status() -> None:
     console.print(table)
 
 
+@app.command()
+def report(
+    day: Annotated[str | None, typer.Option("--date", help="Report date YYYY-MM-DD (default: today, Asia/Shanghai).")]
+    = None,
+) -> None:
+    """Recompute the scorecard (mart.scorecard + Parquet) and write the Chinese HTML quality report."""
+    from datetime import date
+
+    from credit.report import SHORT_NAMES, build_report, format_rate, today
+    from warehouse.db import connect
+    from warehouse.scorecard import write_scorecard
+
+    settings, cat = _context()
+    if not settings.warehouse_path.exists():
+        console.print(f"[yellow]no warehouse yet at {settings.warehouse_path}: run an ingest first[/yellow]")
+        raise typer.Exit(1)
+    try:
+        as_of = date.fromisoformat(day) if day else today()
+    except ValueError:
+        console.print(f"[red]--date must be YYYY-MM-DD, not {day!r}[/red]")
+        raise typer.Exit(2) from None
+    con = connect(settings, cat)
+    try:
+        result = write_scorecard(con, settings, cat)
+        path = build_report(con, settings, cat, as_of)
+        city = con.execute("SELECT metric, numerator, denominator, rate, target, direction, meets_target "
+                           "FROM mart.scorecard WHERE level = 'city'").fetchall()
+    finally:
+        con.close()
+    table = Table("metric", "numerator", "denominator", "rate", "target", title="City scorecard (全市)")
+    for metric, num, den, rate, target, direction, meets in city:
+        shown = format_rate(metric, rate)
+        table.add_row(f"{SHORT_NAMES[metric]} {metric}", str(num), str(den), shown if meets else f"[red]{shown}[/red]",
+                      ("≥ " if direction == "min" else "≤ ") + format_rate(metric, target))
+    console.print(table)
+    if result.outside_calendar:
+        console.print(f"[yellow]Warning: {result.outside_calendar} record(s) dated outside the holiday calendar's "
+                      "years: left out of 及时率 (shown in the report).[/yellow]")
+    console.print(f"Scorecard: mart.scorecard ({result.rows} rows) and {result.parquet}")
+    console.print(f"Report:    {path}\n           {path.parent / 'latest.html'}")
+
+
+@expectations_app.command("validate")
+def expectations_validate(
+    batch: Annotated[list[str], typer.Option(help="Batch id, e.g. admin_penalty-0f409995421d0336 (repeatable).")],
+    record: Annotated[bool, typer.Option(help="Write the results to audit.expectation_results.")] = True,
+) -> None:
+    """Validate batches with their catalog suite (GX checkpoint inside DuckDB). Failed expectations exit 0."""
+    from expectations.run import BatchNotFoundError, docs_index, get_context, record_results, validate_batch
+
+    settings, cat = _context()
+    context = get_context(settings)
+    done = []
+    for batch_id in batch:
+        try:
+            with console.status(f"Validating {batch_id}..."):
+                done.append(validate_batch(settings, cat, batch_id, context=context))
+        except BatchNotFoundError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+    for v in done:
+        table = Table("rule", "field / column", "unexpected", "rows", "examples",
+                      title=f"{v.suite} — {v.batch_id} ({v.department}): {len(v.failed)} of {len(v.results)} failed")
+        for r in v.failed:
+            table.add_row(r.rule, r.column, f"[red]{r.unexpected_count}[/red]", str(r.element_count),
+                          "; ".join(r.examples))
+        console.print(table)
+    if record:
+        from warehouse.db import connect
+
+        con = connect(settings, cat)
+        try:
+            rows = record_results(con, done)
+        finally:
+            con.close()
+        console.print(f"{rows} results in audit.expectation_results")
+    console.print(f"Data Docs: {docs_index(settings)}")
+
+
+@expectations_app.command("docs")
+def expectations_docs() -> None:
+    """Rebuild the GX Data Docs from the stored suites and validation results."""
+    from expectations.run import build_docs
+
+    settings, _ = _context()
+    console.print(f"Data Docs: {build_docs(settings)}")
+
+
 @app.command("demo-data")
 def demo_data(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 371083,
@@ -377,6 +470,7 @@ def demo(
         f"  Parquet exports     {settings.parquet_root}/<dataset>/department=<code>/batch_id=<id>/\n"
         f"  received files      {settings.archive}\n"
         f"  ground truth        {settings.truth_dir}\n"
+        f"  quality report      {settings.data_root / 'reports' / 'latest.html'}  (make report-screenshot)\n"
         f"  corrections applied {suggested}\n"
         f"  Airflow home        {settings.airflow_home}  (make airflow-ui to browse the runs)"
     )

@@ -9,7 +9,11 @@ the single `warehouse_writer` pool slot (DuckDB allows one writer process).
 Every row ends in `clean.<dataset>` or `quarantine.rows`; the batch ledger
 `audit.batches` records the counts. Then **code_gate** fails (without retry) when a
 loaded batch's duplicate/erroneous code rate (重错码率) is above the dataset's catalog
-threshold (default 1/10000); the batch is marked in `audit.gate_findings`. A loaded file moves to the archive; a file
+threshold (default 1/10000); the batch is marked in `audit.gate_findings`. Alongside,
+**validate** runs the dataset's Great Expectations suite (built from the catalog) on each
+loaded batch inside DuckDB, storing results and Data Docs under `<data root>/gx/`, and
+**record_validation** writes them to `audit.expectation_results`; failed expectations are
+findings, not task failures. A loaded file moves to the archive; a file
 that fails to load stays in the inbox and fails the load task after the other
 files are done. Loading updates the asset `credit://warehouse/clean/<dataset>`.
 """
@@ -127,7 +131,44 @@ def build_ingest_dag(dataset: Dataset):
                 raise AirflowFailException("重错码率 above target:\n" + "\n".join(f.describe() for f in findings))
             return len(totals["loaded_batches"])
 
-        code_gate(load(stage.expand(relpath=discover())))
+        @task(trigger_rule="all_done")
+        def validate(totals: dict | None) -> list[dict]:
+            """Check every batch loaded in this run against the dataset's Great Expectations suite.
+
+            Runs inside an in-memory DuckDB over the batch's raw Parquet (the warehouse is not
+            opened); stores the GX results and updates Data Docs under <data root>/gx/. Failed
+            expectations are findings for the reviewers, not a task failure.
+            """
+            from credit.catalog import get_catalog
+            from credit.settings import get_settings
+            from expectations.run import get_context, validate_batch
+
+            batches = (totals or {}).get("loaded_batches", [])
+            if not batches:
+                return []
+            settings, catalog = get_settings(), get_catalog()
+            context = get_context(settings)
+            return [validate_batch(settings, catalog, b, context=context).to_dict() for b in batches]
+
+        @task(pool=WRITER_POOL)
+        def record_validation(validations: list[dict]) -> int:
+            """Write the expectation results to audit.expectation_results (one warehouse writer)."""
+            from credit.catalog import get_catalog
+            from credit.settings import get_settings
+            from expectations.run import BatchValidation, record_results
+            from warehouse.db import connect
+
+            if not validations:
+                return 0
+            con = connect(get_settings(), get_catalog())
+            try:
+                return record_results(con, [BatchValidation.from_dict(v) for v in validations])
+            finally:
+                con.close()
+
+        totals = load(stage.expand(relpath=discover()))
+        code_gate(totals)
+        record_validation(validate(totals))
 
     return ingest()
 

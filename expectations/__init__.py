@@ -1,0 +1,1 @@
+"""Great Expectations suites built from the catalog and run inside DuckDB (see run.py)."""

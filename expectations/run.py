@@ -1,0 +1,310 @@
+"""Validate one loaded batch against its catalog suite, inside DuckDB, through a GX checkpoint.
+
+In: a batch id. Its rows are read from the raw layer
+(``<data root>/raw/<dataset>/department=<d>/batch_id=<b>/rows.parquet``), typed by the
+load's own SQL (``warehouse.checks_sql.build_typed_sql``) into a table of the adapter's
+in-memory DuckDB database (``expectations.duckdb_engine``); the warehouse file is not
+opened. Out:
+- GX artifacts in a file context under ``<data root>/gx/``: the suites (rebuilt from the
+  catalog on every run), one validation definition and checkpoint per dataset, the stored
+  validation results (run name = batch id) and Data Docs
+  (``gx/uncommitted/data_docs/local_site/index.html``);
+- a ``BatchValidation`` summary (per expectation: rule, field, column, success, counts, a
+  few unexpected values, codes masked), which ``record_results`` writes to
+  ``audit.expectation_results`` through the warehouse's writer connection.
+A failed expectation is a finding, not an error: nothing raises for it. An expectation that
+could not be computed (GX raised) raises ``ExpectationRunError``, naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # before great_expectations is imported
+
+import duckdb  # noqa: E402
+import great_expectations as gx  # noqa: E402
+from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: E402
+from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
+from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+from great_expectations.exceptions import DataContextError  # noqa: E402
+
+from credit.catalog import Catalog, Dataset, FieldType  # noqa: E402
+from credit.settings import Settings  # noqa: E402
+from expectations.custom import mask, mask_ids  # noqa: E402
+from expectations.data_docs import SITE_VIEWS  # noqa: E402
+from expectations.duckdb_engine import DuckDBDatasource, batch_connection  # noqa: E402
+from expectations.suites import build_suite, suite_name  # noqa: E402
+from warehouse.checks_sql import build_typed_sql  # noqa: E402
+from warehouse.sql_names import ident  # noqa: E402
+
+DATASOURCE = "credit_warehouse_batches"
+BATCH_DEFINITION = "batch"
+DOCS_SITE = "local_site"
+EXAMPLES = 3  # unexpected values kept per expectation in the summary
+RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 10}
+_BATCH_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}-[0-9a-f]{16}$")  # warehouse batch ids: <dataset>-<sha256[:16]>
+
+RESULTS_DDL = """
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE TABLE IF NOT EXISTS audit.expectation_results (  -- GX results per batch (expectations/run.py)
+    batch_id VARCHAR NOT NULL,
+    dataset_id VARCHAR NOT NULL,
+    department VARCHAR NOT NULL,
+    suite VARCHAR NOT NULL,
+    expectation VARCHAR NOT NULL,     -- GX expectation type
+    rule VARCHAR,                     -- the quarantine reason it mirrors (valid_code: any identifier reason)
+    field VARCHAR,                    -- catalog field code ('' for the key rule)
+    "column" VARCHAR,                 -- the column(s) validated
+    success BOOLEAN NOT NULL,
+    element_count BIGINT,
+    unexpected_count BIGINT,
+    examples VARCHAR[],               -- a few unexpected values, codes and ID numbers masked
+    run_at TIMESTAMPTZ NOT NULL
+);
+"""
+
+
+class BatchNotFoundError(LookupError):
+    """No raw partition holds this batch id."""
+
+
+class ExpectationRunError(RuntimeError):
+    """GX could not compute some expectations (a query failed): the message names them."""
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    batch_id: str
+    dataset_id: str
+    department: str
+    rows: Path
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    expectation: str
+    rule: str
+    field: str
+    column: str
+    success: bool
+    element_count: int | None
+    unexpected_count: int | None
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BatchValidation:
+    batch_id: str
+    dataset_id: str
+    department: str
+    suite: str
+    success: bool
+    run_at: datetime
+    results: list[ExpectationOutcome]
+
+    @property
+    def failed(self) -> list[ExpectationOutcome]:
+        return [r for r in self.results if not r.success]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "run_at": self.run_at.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BatchValidation:
+        results = [ExpectationOutcome(**r) for r in data["results"]]
+        return cls(**{**data, "run_at": datetime.fromisoformat(data["run_at"]), "results": results})
+
+
+# --- where the batch is -------------------------------------------------------------------------
+
+
+def find_batch(settings: Settings, batch_id: str) -> RawBatch:
+    """The raw partition of ``batch_id`` (``raw/<dataset>/department=<d>/batch_id=<b>/rows.parquet``)."""
+    if not _BATCH_ID.match(batch_id):
+        raise BatchNotFoundError(f"'{batch_id}' is not a batch id (<dataset>-<16 hex digits>)")
+    dataset_id = batch_id.rsplit("-", 1)[0]
+    found = sorted((settings.raw_root / dataset_id).glob(f"department=*/batch_id={batch_id}/rows.parquet"))
+    if not found:
+        raise BatchNotFoundError(f"batch {batch_id}: no raw rows under {settings.raw_root / dataset_id}")
+    department = found[0].parent.parent.name.removeprefix("department=")
+    return RawBatch(batch_id, dataset_id, department, found[0])
+
+
+# --- the GX context and its objects ---------------------------------------------------------------
+
+
+def gx_root(settings: Settings) -> Path:
+    return settings.data_root / "gx"
+
+
+def docs_index(settings: Settings) -> Path:
+    return gx_root(settings) / "uncommitted" / "data_docs" / DOCS_SITE / "index.html"
+
+
+def get_context(settings: Settings):
+    """The file-backed GX context under ``<data root>/gx/`` (created on first use): analytics off,
+    no progress bars, Data Docs without how-to buttons nor GX's remote logo (expectations/data_docs.py)."""
+    context = gx.get_context(mode="file", project_root_dir=settings.data_root)
+    variables = context.variables
+    site = variables.data_docs_sites[DOCS_SITE]
+    wanted = {**site, "show_how_to_buttons": False, **SITE_VIEWS,
+              "site_index_builder": {**site.get("site_index_builder", {}), **SITE_VIEWS["site_index_builder"]}}
+    if variables.analytics_enabled is not False or not variables.progress_bars or site != wanted:
+        variables.analytics_enabled = False
+        variables.progress_bars = ProgressBarsConfig(globally=False)
+        variables.data_docs_sites = {**variables.data_docs_sites, DOCS_SITE: wanted}
+        variables.save()
+    return context
+
+
+def _datasource(context) -> DuckDBDatasource:
+    try:
+        return context.data_sources.get(DATASOURCE)
+    except (KeyError, ValueError, DataContextError):
+        return context.data_sources.add_credit_duckdb(name=DATASOURCE)
+
+
+def _load_batch_table(datasource: DuckDBDatasource, dataset: Dataset, rows: Path) -> None:
+    """The batch, typed as the load types it, as table ``<dataset>`` of the in-memory database."""
+    sql, params = build_typed_sql(dataset)
+    with batch_connection(datasource) as connection:
+        connection.exec_driver_sql(f"CREATE OR REPLACE TABLE {ident(dataset.id)} AS {sql}",
+                                   {**params, "rows": str(rows)})
+
+
+def _drop_batch_table(datasource: DuckDBDatasource, dataset: Dataset) -> None:
+    with batch_connection(datasource) as connection:
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {ident(dataset.id)}")
+
+
+def _expectation_configs(suite: gx.ExpectationSuite) -> list[dict]:
+    return [{k: v for k, v in e.configuration.to_json_dict().items() if k != "id"} for e in suite.expectations]
+
+
+def _checkpoint(context, datasource: DuckDBDatasource, dataset: Dataset):
+    """Asset, batch definition, suite, validation definition and checkpoint of a dataset.
+
+    Created when missing; the suite is rebuilt from the catalog and saved again (with the
+    validation definition and checkpoint that point at it) only when it changed.
+    """
+    try:
+        asset = datasource.get_asset(dataset.id)
+    except LookupError:
+        asset = datasource.add_table_asset(dataset.id, table_name=dataset.id)  # probes the table: load it first
+    try:
+        batch_definition = asset.get_batch_definition(BATCH_DEFINITION)
+    except KeyError:
+        batch_definition = asset.add_batch_definition_whole_table(BATCH_DEFINITION)
+    name, suite = suite_name(dataset), build_suite(dataset)
+    try:
+        stored = context.suites.get(name)
+        checkpoint = context.checkpoints.get(name)
+        if _expectation_configs(stored) == _expectation_configs(suite) and stored.meta == suite.meta:
+            return checkpoint
+    except DataContextError:
+        pass
+    suite = context.suites.add_or_update(suite)
+    validation = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+    )
+    return context.checkpoints.add_or_update(gx.Checkpoint(
+        name=name, validation_definitions=[validation], result_format=RESULT_FORMAT,
+        actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])],
+    ))
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def validate_batch(settings: Settings, catalog: Catalog, batch_id: str, context=None) -> BatchValidation:
+    """Run the dataset's checkpoint on one batch; store the result and update Data Docs."""
+    batch = find_batch(settings, batch_id)
+    dataset = catalog.dataset(batch.dataset_id)
+    context = context or get_context(settings)
+    datasource = _datasource(context)
+    _load_batch_table(datasource, dataset, batch.rows)
+    checkpoint = _checkpoint(context, datasource, dataset)
+    # The checkpoint validates through the data source its batch definition resolves to.
+    used = checkpoint.validation_definitions[0].batch_definition.data_asset.datasource
+    if used is not datasource:
+        _load_batch_table(used, dataset, batch.rows)
+    try:
+        result = checkpoint.run(run_id=RunIdentifier(run_name=batch_id))
+    finally:
+        _drop_batch_table(used, dataset)
+    (suite_result,) = result.run_results.values()
+    return _summarize(batch, dataset, suite_result, result.run_id.run_time)
+
+
+def _summarize(batch: RawBatch, dataset: Dataset, suite_result, run_at: datetime) -> BatchValidation:
+    outcomes, errors = [], []
+    restricted = {f.code for f in dataset.fields if f.type is FieldType.RESIDENT_ID}
+    for r in suite_result.results:
+        cfg = r.expectation_config
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            errors.append(f"{cfg.type} {cfg.kwargs}: {r.exception_info.get('exception_message')}")
+            continue
+        kwargs, meta, result = cfg.kwargs, cfg.meta or {}, r.result or {}
+        column = kwargs.get("column") or ", ".join(
+            kwargs.get("column_list") or [kwargs[k] for k in ("column_A", "column_B") if k in kwargs]
+        )
+        field_code = meta.get("field", "")
+        values = [v for v in result.get("partial_unexpected_list") or [] if v is not None][:EXAMPLES]
+        examples = [_example(v, field_code in restricted) for v in values]
+        outcomes.append(ExpectationOutcome(
+            expectation=cfg.type, rule=meta.get("rule", ""), field=field_code, column=column,
+            success=bool(r.success), element_count=result.get("element_count"),
+            unexpected_count=result.get("unexpected_count"), examples=examples,
+        ))
+    if errors:
+        raise ExpectationRunError(f"batch {batch.batch_id}: GX could not compute:\n" + "\n".join(errors))
+    return BatchValidation(batch.batch_id, batch.dataset_id, batch.department, suite_result.suite_name,
+                           bool(suite_result.success), run_at, outcomes)
+
+
+def _example(value: object, restricted: bool) -> str:
+    """An unexpected value as reviewers may see it: resident IDs (anywhere in it) masked."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):  # a pair or several columns: the values given
+        return " | ".join(_example(v, restricted) for v in value if v is not None)
+    text = "" if value is None else str(value)
+    if restricted:
+        return str(mask(text))
+    return mask_ids(text)
+
+
+def build_docs(settings: Settings) -> Path:
+    """Rebuild the Data Docs site from the stored suites and results; returns its index.html."""
+    get_context(settings).build_data_docs(site_names=[DOCS_SITE])
+    return docs_index(settings)
+
+
+# --- the warehouse side -------------------------------------------------------------------------------
+
+
+def record_results(con: duckdb.DuckDBPyConnection, validations: list[BatchValidation]) -> int:
+    """Replace each batch's rows in ``audit.expectation_results`` (the writer's connection); returns rows."""
+    con.execute(RESULTS_DDL)
+    rows = [
+        [v.batch_id, v.dataset_id, v.department, v.suite, r.expectation, r.rule, r.field, r.column, r.success,
+         r.element_count, r.unexpected_count, r.examples, v.run_at]
+        for v in validations
+        for r in v.results
+    ]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for v in validations:
+            con.execute("DELETE FROM audit.expectation_results WHERE batch_id = ?", [v.batch_id])
+        if rows:
+            con.executemany(f"INSERT INTO audit.expectation_results VALUES ({', '.join('?' * 13)})", rows)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return len(rows)
