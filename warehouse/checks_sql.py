@@ -240,38 +240,47 @@ def build_code_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict] | 
     if not fields:
         return None
     s = dataset.subject
-    parts = []
-    several = ""
-    for f in fields:
+    ctes: list[str] = []
+    parts: list[str] = []
+    for n, f in enumerate(fields):
         col = ident(f.code)
         tag = f"':{f.code}'"
-        malformed = (f"len(list_filter(coalesce(p.reasons, []), lambda r: ends_with(r, {tag}) "
-                     "AND NOT starts_with(r, 'required_missing') AND NOT starts_with(r, 'field_too_long')")
-        erroneous = f"{malformed})) > 0"
-        duplicate = "false"
-        joins = ""
-        if f.code == s.uscc_field:
-            name = ident(s.name_field)
-            erroneous += f" OR list_contains(coalesce(p.reasons, []), 'name_mismatch:{s.name_field}')"
-            duplicate = f"count(DISTINCT name_key(t.{name})) > 1 OR bool_or(sc.code IS NOT NULL)"
-            joins = " LEFT JOIN several_codes sc ON sc.code = t." + col
-            # One subject under several well-formed codes: each counts, but the register's own code for it.
-            several = f"""WITH wellformed AS (
-    SELECT DISTINCT t.{col} AS code, name_key(t.{name}) AS name_key
+        on_field = (f"len(list_filter(p.reasons, lambda r: ends_with(r, {tag}) AND NOT starts_with(r, 'required_missing') "
+                    f"AND NOT starts_with(r, 'field_too_long'){{extra}})) > 0")
+        malformed = on_field.format(extra=" AND NOT starts_with(r, 'not_in_register')")
+        erroneous = on_field.format(extra="")
+        subject = f.code == s.uscc_field
+        if subject:
+            erroneous += f" OR list_contains(p.reasons, 'name_mismatch:{s.name_field}')"
+        name = f"t.{ident(s.name_field)}" if subject else "NULL::VARCHAR"
+        # One row per distinct (code, name): the reason lists are read for problem rows only.
+        ctes.append(f"""codes_{n} AS (
+    SELECT t.{col} AS code, {name} AS name,
+        bool_or(CASE WHEN p.source_row IS NULL THEN false ELSE {erroneous} END) AS erroneous,
+        bool_or(CASE WHEN p.source_row IS NULL THEN false ELSE {malformed} END) AS malformed
     FROM typed t LEFT JOIN {problems_table} p USING (source_row)
-    WHERE t.{col} IS NOT NULL AND name_key(t.{name}) IS NOT NULL
-      AND {malformed} AND NOT starts_with(r, 'not_in_register'))) = 0
+    WHERE t.{col} IS NOT NULL
+    GROUP BY ALL
+)""")
+        if not subject:
+            parts.append(f"SELECT '{f.code}' AS field, code, bool_or(erroneous) AS erroneous, false AS duplicate "
+                         f"FROM codes_{n} GROUP BY code")
+            continue
+        # 重码: one code under several names, or one subject under several well-formed codes
+        # (each of them counts, but the register's own code for that name).
+        ctes.append(f"""named AS (
+    SELECT code, name_key(name) AS name_key, erroneous, malformed FROM codes_{n}
+),
+wellformed AS (
+    SELECT DISTINCT code, name_key FROM named WHERE NOT malformed AND name_key IS NOT NULL
 ),
 several_codes AS (
     SELECT DISTINCT w.code FROM wellformed w
     WHERE w.name_key IN (SELECT name_key FROM wellformed GROUP BY name_key HAVING count(DISTINCT code) > 1)
       AND NOT EXISTS (SELECT 1 FROM clean.subjects r
                       WHERE r.in_register AND r.subject_key = w.code AND name_key(r.name) = w.name_key)
-)
-"""
-        parts.append(
-            f"SELECT '{f.code}' AS field, t.{col} AS code, bool_or({erroneous}) AS erroneous, {duplicate} AS duplicate "
-            f"FROM typed t LEFT JOIN {problems_table} p USING (source_row){joins} WHERE t.{col} IS NOT NULL "
-            f"GROUP BY t.{col}"
-        )
-    return several + "\nUNION ALL\n".join(parts), {}
+)""")
+        parts.append(f"SELECT '{f.code}' AS field, code, bool_or(erroneous) AS erroneous, "
+                     "count(DISTINCT name_key) > 1 OR bool_or(code IN (SELECT code FROM several_codes)) AS duplicate "
+                     "FROM named GROUP BY code")
+    return "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(parts), {}
