@@ -386,3 +386,42 @@ def test_one_subject_under_several_codes_is_counted_as_duplicate_codes(settings,
         "WHERE dataset_id = 'admin_penalty')) AND field = 'CF_XDR_SHXYM' ORDER BY code").fetchall()
     con.close()
     assert by_batch == [(code(1), False, False), (code(2), True, True), (code(3), False, False)]
+
+
+def test_checking_in_slices_gives_the_same_result_as_one_pass(catalog, tmp_path, monkeypatch):
+    """A large batch is checked a slice of rows at a time; repeats and 重码 that span slices still count."""
+    from credit.demo_city import make_uscc
+    from credit.settings import get_settings
+    from warehouse import load
+
+    other = make_uscc("91", "371083", "MA000777")
+    feed = tmp_path / "xzcf.csv"
+    feed.write_text(csv_text([
+        row(1), row(2, 处罚决定日期="bad"), row(3),
+        row(1),  # a repeat of row 1, in another slice
+        row(5, 统一社会信用代码=other, 行政相对人名称="乳山市测试5有限公司"),
+        row(6, 统一社会信用代码=other, 行政相对人名称="乳山市另一家有限公司"),  # 重码 across slices
+        row(7, 统一社会信用代码=CODE[:-1] + "0"),
+    ]), encoding="utf-8")
+
+    def run(slice_rows: int) -> tuple:
+        monkeypatch.setenv("CREDIT_DATA_DIR", str(tmp_path / f"data{slice_rows}"))
+        monkeypatch.setattr(load, "CHECK_SLICE_ROWS", slice_rows)
+        settings = get_settings()
+        result = ingest(settings, catalog, feed)
+        con = connect(settings, catalog)
+        seen = (
+            (result.rows_loaded, result.rows_quarantined),
+            con.execute("SELECT source_row, reasons, evidence FROM quarantine.rows ORDER BY 1").fetchall(),
+            con.execute("SELECT field, code, erroneous, duplicate FROM audit.batch_codes ORDER BY ALL").fetchall(),
+            con.execute("SELECT * EXCLUDE (batch_id) FROM clean.admin_penalty ORDER BY source_row").fetchall(),
+        )
+        con.close()
+        return seen
+
+    sliced, whole = run(2), run(1_000_000)
+    assert sliced == whole
+    assert sliced[0] == (4, 3)
+    assert [r[0] for r in sliced[1]] == [2, 4, 7]
+    assert ("CF_XDR_SHXYM", other, False, True) in sliced[2]
+    assert len(list((tmp_path / "data2" / "parquet" / "admin_penalty").glob("*/*/part-*.parquet"))) == 4

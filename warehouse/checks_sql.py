@@ -109,8 +109,33 @@ FROM normalized"""
     return sql, params
 
 
+def build_copies_sql(dataset: Dataset) -> tuple[str, dict]:
+    """Repeated records of the whole batch (``$rows``): ``source_row``, ``copy_no``, ``first_row``.
+
+    Only keys seen twice or more are numbered: no window over the whole batch. Materialized
+    once per batch (temp table ``copies``), so the checks can run a slice of the batch at a time.
+    """
+    keys = ", ".join(ident(k) for k in dataset.key_fields)
+    keys_present = " AND ".join(f"{ident(k)} IS NOT NULL" for k in dataset.key_fields)
+    normalized = ", ".join(f"{_normalize(dataset.field(k))} AS {ident(k)}" for k in dataset.key_fields)
+    sql = f"""
+WITH keyed AS (
+    SELECT _row AS source_row, {normalized} FROM read_parquet($rows)
+),
+repeated_keys AS (
+    SELECT {keys} FROM keyed WHERE {keys_present} GROUP BY {keys} HAVING count(*) > 1
+)
+SELECT source_row,
+    row_number() OVER (PARTITION BY {keys} ORDER BY source_row) AS copy_no,
+    min(source_row) OVER (PARTITION BY {keys}) AS first_row
+FROM keyed SEMI JOIN repeated_keys USING ({keys})"""
+    return sql, {}
+
+
 def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
-    """Records that fail a check: ``source_row``, ``reasons`` and ``evidence`` (bind ``$rows``)."""
+    """Records of ``typed`` that fail a check: ``source_row``, ``reasons`` and ``evidence``.
+
+    Reads the temp tables ``typed`` and ``copies`` (see ``build_copies_sql``)."""
     params: dict = {}
     fields = dataset.fields
     scalar: list[tuple[str, str]] = []
@@ -143,8 +168,6 @@ def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
         reasons = f"list_concat({reasons}, {', '.join(lists)})"
     fails = " OR ".join([f"({c})" for c, _ in scalar] + [f"len({x}) > 0" for x in lists])
 
-    keys = ", ".join(ident(k) for k in dataset.key_fields)
-    keys_present = " AND ".join(f"{ident(k)} IS NOT NULL" for k in dataset.key_fields)
     code_fields = [f for f in fields if f.type in _REASON_MACRO]
     code_structs = ", ".join(f"{{'kind': '{f.type.value}', 'code': {ident(f.code)}}}" for f in code_fields)
     code_union = (f"SELECT unnest(c, recursive := true) FROM (SELECT unnest([{code_structs}]) AS c FROM typed) "
@@ -157,16 +180,7 @@ def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
         for f in code_fields
     )
     sql = f"""
-WITH repeated_keys AS (  -- only keys seen twice or more are numbered: no window over the whole batch
-    SELECT {keys} FROM typed WHERE {keys_present} GROUP BY {keys} HAVING count(*) > 1
-),
-copies AS (
-    SELECT source_row,
-        row_number() OVER (PARTITION BY {keys} ORDER BY source_row) AS copy_no,
-        min(source_row) OVER (PARTITION BY {keys}) AS first_row
-    FROM typed SEMI JOIN repeated_keys USING ({keys})
-),
-codes AS (  -- each distinct code is validated once, however many rows carry it
+WITH codes AS (  -- each distinct code is validated once, however many rows carry it
     SELECT DISTINCT kind, code FROM ({code_union})
 ),
 code_checks AS (
@@ -227,22 +241,19 @@ FROM typed ANTI JOIN {problems_table} USING (source_row)
     return sql, params
 
 
-def build_code_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict] | None:
-    """Every distinct USCC of the batch (temp table ``typed``), with whether it is 错码 / 重码.
+def build_code_rows_sql(dataset: Dataset, problems_table: str) -> str | None:
+    """The USCCs of ``typed`` (a slice of the batch) as ``field, code, name, erroneous, malformed``.
 
-    错码: a reason on that field (format, checksum, kind, not in the register), or a
-    name that differs from the register's for the subject code. 重码: the subject code
-    reported under two or more names (compared with ``name_key``), or one subject name
-    reported under two or more well-formed codes (every one of them, except the code the
-    register holds for that name). None without USCC fields.
+    One row per distinct (field, code, name); ``name`` is the subject's name for the subject
+    code, NULL for the other code fields. ``build_code_sql`` sums the slices up. None without
+    USCC fields.
     """
     fields = [f for f in dataset.fields if f.type is FieldType.USCC]
     if not fields:
         return None
     s = dataset.subject
-    ctes: list[str] = []
-    parts: list[str] = []
-    for n, f in enumerate(fields):
+    parts = []
+    for f in fields:
         col = ident(f.code)
         tag = f"':{f.code}'"
         on_field = (f"len(list_filter(p.reasons, lambda r: ends_with(r, {tag}) AND NOT starts_with(r, 'required_missing') "
@@ -253,34 +264,44 @@ def build_code_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict] | 
         if subject:
             erroneous += f" OR list_contains(p.reasons, 'name_mismatch:{s.name_field}')"
         name = f"t.{ident(s.name_field)}" if subject else "NULL::VARCHAR"
-        # One row per distinct (code, name): the reason lists are read for problem rows only.
-        ctes.append(f"""codes_{n} AS (
-    SELECT t.{col} AS code, {name} AS name,
-        bool_or(CASE WHEN p.source_row IS NULL THEN false ELSE {erroneous} END) AS erroneous,
-        bool_or(CASE WHEN p.source_row IS NULL THEN false ELSE {malformed} END) AS malformed
-    FROM typed t LEFT JOIN {problems_table} p USING (source_row)
-    WHERE t.{col} IS NOT NULL
-    GROUP BY ALL
-)""")
-        if not subject:
-            parts.append(f"SELECT '{f.code}' AS field, code, bool_or(erroneous) AS erroneous, false AS duplicate "
-                         f"FROM codes_{n} GROUP BY code")
-            continue
-        # 重码: one code under several names, or one subject under several well-formed codes
-        # (each of them counts, but the register's own code for that name).
-        ctes.append(f"""named AS (
-    SELECT code, name_key(name) AS name_key, erroneous, malformed FROM codes_{n}
+        # The reason lists are read for problem rows only.
+        parts.append(f"""SELECT '{f.code}' AS field, t.{col} AS code, {name} AS name,
+    bool_or(CASE WHEN p.source_row IS NULL THEN false ELSE {erroneous} END) AS erroneous,
+    bool_or(CASE WHEN p.source_row IS NULL THEN false ELSE {malformed} END) AS malformed
+FROM typed t LEFT JOIN {problems_table} p USING (source_row)
+WHERE t.{col} IS NOT NULL
+GROUP BY ALL""")
+    return "\nUNION ALL\n".join(parts)
+
+
+def build_code_sql(dataset: Dataset, code_rows: str) -> tuple[str, dict]:
+    """Every distinct USCC of the batch (from ``code_rows``), with whether it is 错码 / 重码.
+
+    错码: a reason on that field (format, checksum, kind, not in the register), or a
+    name that differs from the register's for the subject code. 重码: the subject code
+    reported under two or more names (compared with ``name_key``), or one subject name
+    reported under two or more well-formed codes (every one of them, except the code the
+    register holds for that name).
+    """
+    sql = f"""
+WITH named AS (
+    SELECT field, code, name_key(name) AS name_key, erroneous, malformed
+    FROM (SELECT field, code, name, bool_or(erroneous) AS erroneous, bool_or(malformed) AS malformed
+          FROM {code_rows} GROUP BY ALL)
 ),
 wellformed AS (
-    SELECT DISTINCT code, name_key FROM named WHERE NOT malformed AND name_key IS NOT NULL
+    SELECT DISTINCT code, name_key FROM named
+    WHERE field = $subject_field AND NOT malformed AND name_key IS NOT NULL
 ),
-several_codes AS (
+several_codes AS (  -- one subject under several codes: each counts, but the register's own code for it
     SELECT DISTINCT w.code FROM wellformed w
     WHERE w.name_key IN (SELECT name_key FROM wellformed GROUP BY name_key HAVING count(DISTINCT code) > 1)
       AND NOT EXISTS (SELECT 1 FROM clean.subjects r
                       WHERE r.in_register AND r.subject_key = w.code AND name_key(r.name) = w.name_key)
-)""")
-        parts.append(f"SELECT '{f.code}' AS field, code, bool_or(erroneous) AS erroneous, "
-                     "count(DISTINCT name_key) > 1 OR bool_or(code IN (SELECT code FROM several_codes)) AS duplicate "
-                     "FROM named GROUP BY code")
-    return "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(parts), {}
+)
+SELECT field, code, bool_or(erroneous) AS erroneous,
+    count(DISTINCT name_key) > 1 OR bool_or(field = $subject_field AND code IN (SELECT code FROM several_codes))
+        AS duplicate
+FROM named
+GROUP BY field, code"""
+    return sql, {"subject_field": dataset.subject.uscc_field}

@@ -42,12 +42,15 @@ Downstream systems (credit website publication, scoring, 信易贷) read the cle
 layer as Parquet under `<data root>/parquet/`:
 
 ```
-parquet/<dataset_id>/department=<department code>/batch_id=<batch id>/part-0.parquet
+parquet/<dataset_id>/department=<department code>/batch_id=<batch id>/part-<n>.parquet
 ```
 
 - Hive partitions: `department` (catalog department code) and `batch_id`
-  (`<dataset_id>-<first 16 hex of the file's sha256>`); read with
+  (`<dataset_id>-<first 16 hex of the file's sha256>`; a correction batch, which carries
+  corrected records of earlier batches, is `<dataset_id>-fix-<16 hex>`); read with
   `read_parquet('.../<dataset_id>/*/*/*.parquet', hive_partitioning = true)`.
+- A partition holds one file per million rows checked (`part-0.parquet`, `part-1.parquet`,
+  ...); read every file of it.
 - A partition appears atomically (written under a hidden name, then renamed) and is
   replaced, never appended to, when its batch is re-run. Hidden entries (`.tmp-*`,
   `.old-*`) are not part of the data.

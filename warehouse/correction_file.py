@@ -149,7 +149,7 @@ def _stage_rows(folder: Path, dataset: Dataset, records: list[dict], m: Manifest
 def _recheck(con: duckdb.DuckDBPyConnection, dataset: Dataset, folder: Path) -> dict[int, list[str]]:
     """The reasons each staged corrected record would still be quarantined for."""
     m = Manifest.read(folder)
-    check_and_write_clean(con, dataset, m, folder / "rows.parquet", folder / "check.parquet", match=False)
+    check_and_write_clean(con, dataset, m, folder / "rows.parquet", folder / "check", match=False)
     return dict(con.execute("SELECT source_row, reasons FROM problems").fetchall())
 
 

@@ -71,13 +71,11 @@ def json_columns(dataset: Dataset) -> tuple[str, dict]:
 
 
 def match_resent(con: duckdb.DuckDBPyConnection, dataset: Dataset, batch_id: str, department: str) -> int:
-    """Temp table ``resent``: open quarantined records of other batches that this batch re-sends clean.
+    """Add to temp table ``resent`` the open quarantined records of other batches that this batch re-sends clean.
 
-    Reads the temp tables ``typed`` and ``problems`` of the batch being loaded. Returns the
-    number of matches. Records this batch corrected before (a ``--replace`` re-run) match again.
+    Reads the temp tables ``typed`` (a slice of the batch being loaded) and ``problems``. Returns
+    the number of matches. Records this batch corrected before (a ``--replace`` re-run) match again.
     """
-    con.execute("CREATE OR REPLACE TEMP TABLE resent (orig_batch_id VARCHAR, orig_source_row BIGINT, "
-                "source_row BIGINT)")
     fields = identity_fields(dataset)
     if not fields:
         return 0
@@ -107,7 +105,7 @@ def match_resent(con: duckdb.DuckDBPyConnection, dataset: Dataset, batch_id: str
     )
     for name in ("quarantined_source", "quarantined_typed"):
         con.execute(f"DROP TABLE {name}")
-    return con.execute("SELECT count(*) FROM resent").fetchall()[0][0]
+    return con.execute("SELECT count(*) FROM resent").fetchall()[0][0]  # over the slices so far
 
 
 def record_resent(
@@ -116,6 +114,8 @@ def record_resent(
 ) -> None:
     """Inside the load transaction: mark the re-sent records corrected and ledger them."""
     undo_corrections(con, batch_id)
+    con.execute("CREATE OR REPLACE TEMP TABLE resent AS "  # a record re-sent twice corrects once
+                "SELECT orig_batch_id, orig_source_row, min(source_row) AS source_row FROM resent GROUP BY ALL")
     con.execute(
         """UPDATE quarantine.rows q SET status = 'corrected', corrected_at = $now, corrected_by = $batch
         FROM resent r WHERE q.batch_id = r.orig_batch_id AND q.source_row = r.orig_source_row""",

@@ -3,7 +3,7 @@
 In: a staged folder (see transforms/stage.py). Out:
 - the raw partition ``<data root>/raw/<dataset>/department=/batch_id=/rows.parquet``
   (the rows as received; restricted);
-- the clean partition ``<data root>/parquet/<dataset>/department=/batch_id=/part-0.parquet``,
+- the clean partition ``<data root>/parquet/<dataset>/department=/batch_id=/part-<n>.parquet``,
   the rows that passed every check, typed — the export downstream systems read;
 - ``quarantine.rows`` for the rest (reasons, Chinese message, the record as received),
   the subjects dimension, and one ``audit.batches`` row.
@@ -28,7 +28,14 @@ from credit.catalog import Catalog, Dataset
 from credit.settings import Settings
 from transforms.reasons import FILE_REASONS, message_zh
 from transforms.stage import MAX_QUARANTINED_VALUE, Manifest
-from warehouse.checks_sql import build_clean_sql, build_code_sql, build_problem_sql, build_typed_sql
+from warehouse.checks_sql import (
+    build_clean_sql,
+    build_code_rows_sql,
+    build_code_sql,
+    build_copies_sql,
+    build_problem_sql,
+    build_typed_sql,
+)
 from warehouse.corrections import match_resent, record_resent, undo_corrections
 from warehouse.db import id_salt, refresh_views
 from warehouse.partitions import remove_batch, sql_path, swap_in, temp_dir
@@ -120,7 +127,7 @@ def load_staged(
     clean_tmp = temp_dir(clean_base)
     try:
         rows_file = raw_tmp / "rows.parquet"
-        loaded = check_and_write_clean(con, dataset, m, rows_file, clean_tmp / "part-0.parquet",
+        loaded = check_and_write_clean(con, dataset, m, rows_file, clean_tmp,
                                         match=correction is None)
         con.execute("BEGIN TRANSACTION")
         try:
@@ -133,12 +140,12 @@ def load_staged(
                 record_resent(con, batch_id=m.batch_id, dataset_id=dataset.id, department=m.department,
                               source_file=m.source_file, file_sha256=m.file_sha256, now=now)
             else:
-                _record_fixes(con, m, correction, clean_tmp / "part-0.parquet", now)
+                _record_fixes(con, m, correction, clean_tmp / "*.parquet", now)
             _quarantine(con, dataset, m, rows_file, folder / "rejects.parquet")
             _keep_corrected(con, m.batch_id)
             _ledger(con, m, dataset, loaded, now, run_id)
             if loaded:
-                _upsert_subjects(con, dataset, m.batch_id, clean_tmp / "part-0.parquet")
+                _upsert_subjects(con, dataset, m.batch_id, clean_tmp / "*.parquet")
             _arrival(con, m, "replaced" if exists else "loaded", now)
             swap_in(raw_base, raw_tmp, m.department, m.batch_id)
             if loaded:
@@ -159,41 +166,59 @@ def load_staged(
     return _ledger_result(con, m.batch_id, "replaced" if exists else "loaded")
 
 
+# Rows checked at a time: a slice's typed rows stay in memory (no spilling) under the
+# warehouse's memory limit; the whole-batch checks (repeated records, codes) span slices.
+CHECK_SLICE_ROWS = 1_000_000
+
+
 def check_and_write_clean(
     con: duckdb.DuckDBPyConnection, dataset: Dataset, m: Manifest, rows: Path, out: Path, *, match: bool = True
 ) -> int:
-    """Run the checks: problems into a temp table, every other row typed into ``out``.
+    """Run the checks: problems into a temp table, every other row typed into ``out/part-<n>.parquet``.
 
-    With ``match``, also find the quarantined records of earlier batches this one re-sends
-    clean (temp table ``resent``, see warehouse/corrections.py).
+    Also fills the temp table ``batch_codes`` (重错码率) and, with ``match``, ``resent``: the
+    quarantined records of earlier batches this one re-sends clean (see warehouse/corrections.py).
     """
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE problems (source_row BIGINT, reasons VARCHAR[], evidence JSON)"
-    )
+    con.execute("CREATE OR REPLACE TEMP TABLE problems (source_row BIGINT, reasons VARCHAR[], evidence JSON)")
     con.execute("CREATE OR REPLACE TEMP TABLE batch_codes (field VARCHAR, code VARCHAR, erroneous BOOLEAN, "
                 "duplicate BOOLEAN)")
+    con.execute("CREATE OR REPLACE TEMP TABLE code_rows (field VARCHAR, code VARCHAR, name VARCHAR, "
+                "erroneous BOOLEAN, malformed BOOLEAN)")
     con.execute("CREATE OR REPLACE TEMP TABLE resent (orig_batch_id VARCHAR, orig_source_row BIGINT, "
                 "source_row BIGINT)")
     if not m.rows_staged:
         return 0
-    sql, params = build_typed_sql(dataset)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {sql}", {**params, "rows": str(rows)})
-    sql, params = build_problem_sql(dataset)
-    if "register_ready" in params:
-        params["register_ready"] = con.execute(
+    out.mkdir(parents=True, exist_ok=True)
+    rows_param = {"rows": str(rows)}
+    sql, params = build_copies_sql(dataset)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE copies AS {sql}", params | rows_param)
+    last_row = con.execute("SELECT max(_row) FROM read_parquet($rows)", rows_param).fetchall()[0][0] or 0
+    typed_sql, typed_params = build_typed_sql(
+        dataset, source="(SELECT * FROM read_parquet($rows) WHERE _row >= $first AND _row < $stop)")
+    problem_sql, problem_params = build_problem_sql(dataset)
+    if "register_ready" in problem_params:
+        problem_params["register_ready"] = con.execute(
             "SELECT count(*) > 0 FROM clean.subjects WHERE in_register").fetchall()[0][0]
-    con.execute(f"INSERT INTO problems {sql}", params)
-    sql, params = build_clean_sql(dataset, "problems")
-    params = params | ({"salt": id_salt()} if "$salt" in sql else {})
-    written = con.execute(f"COPY ({sql}) TO {sql_path(out)} (FORMAT parquet, COMPRESSION snappy)", params)
-    count = written.fetchall()[0][0]
-    con.execute("CREATE OR REPLACE TEMP TABLE batch_codes (field VARCHAR, code VARCHAR, erroneous BOOLEAN, "
-                "duplicate BOOLEAN)")
-    if code_sql := build_code_sql(dataset, "problems"):
-        con.execute(f"INSERT INTO batch_codes {code_sql[0]}", code_sql[1])
-    if match:
-        match_resent(con, dataset, m.batch_id, m.department)
-    con.execute("DROP TABLE typed")
+    clean_sql, clean_params = build_clean_sql(dataset, "problems")
+    clean_params = clean_params | ({"salt": id_salt()} if "$salt" in clean_sql else {})
+    code_rows_sql = build_code_rows_sql(dataset, "problems")
+    count = 0
+    for part, first in enumerate(range(1, last_row + 1, CHECK_SLICE_ROWS)):
+        window = {"first": first, "stop": first + CHECK_SLICE_ROWS}
+        con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {typed_sql}", typed_params | rows_param | window)
+        con.execute(f"INSERT INTO problems {problem_sql}", problem_params)
+        target = sql_path(out / f"part-{part}.parquet")
+        written = con.execute(f"COPY ({clean_sql}) TO {target} (FORMAT parquet, COMPRESSION snappy)", clean_params)
+        count += written.fetchall()[0][0]
+        if code_rows_sql:
+            con.execute(f"INSERT INTO code_rows {code_rows_sql}")
+        if match:
+            match_resent(con, dataset, m.batch_id, m.department)
+        con.execute("DROP TABLE typed")
+    if code_rows_sql:
+        sql, params = build_code_sql(dataset, "code_rows")
+        con.execute(f"INSERT INTO batch_codes {sql}", params)
+    con.execute("DROP TABLE copies")
     return count
 
 
