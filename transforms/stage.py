@@ -126,7 +126,9 @@ def _csv_in_duckdb(path: Path, width: int, mapping: dict[int, str], dataset: Dat
     """A well-formed UTF-8 CSV through DuckDB's parallel reader, straight to rows.parquet.
 
     Strict mode refuses a ragged row and invalid UTF-8 (duckdb.Error): the caller then
-    reads the file line by line. Row order is preserved, so ``_row`` is the record ordinal.
+    reads the file line by line. Row order is preserved, so a record's ordinal is its position
+    in rows.parquet: ``_row`` stays NULL (numbering rows would cost an ordered window over the
+    whole file); readers take ``coalesce(_row, file_row_number + 1)``, see ``STAGED_ROWS``.
     """
     from credit.settings import get_settings
 
@@ -141,7 +143,7 @@ def _csv_in_duckdb(path: Path, width: int, mapping: dict[int, str], dataset: Dat
     try:
         written = con.execute(
             f"""COPY (
-                SELECT row_number() OVER () AS _row, {select}
+                SELECT NULL::BIGINT AS _row, {select}
                 FROM read_csv(?, header = false, skip = 1, delim = ',', quote = '"', escape = '"',
                               columns = {columns}, strict_mode = true, auto_detect = false)
             ) TO {sql_path(folder / "rows.parquet")} (FORMAT parquet, COMPRESSION snappy)""",

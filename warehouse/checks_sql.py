@@ -14,6 +14,12 @@ from __future__ import annotations
 from credit.catalog import CODE_TYPES, Dataset, FieldSpec, FieldType
 from warehouse.sql_names import ident, param
 
+# A staged rows.parquet with ``_row`` filled in: the line-by-line reader writes each record's
+# ordinal, DuckDB's CSV path leaves it NULL and keeps the file in record order.
+STAGED_ROW_NUMBER = "coalesce(_row, file_row_number + 1)"
+STAGED_ROWS = (f"(SELECT {STAGED_ROW_NUMBER} AS _row, * EXCLUDE (_row, file_row_number) "
+               "FROM read_parquet($rows, file_row_number = true){where})")
+
 _REASON_MACRO = {
     FieldType.USCC: "uscc_reasons",
     FieldType.ORG_CODE: "org_code_reasons",
@@ -82,7 +88,7 @@ def _checks(spec: FieldSpec, params: dict) -> tuple[list[tuple[str, str]], list[
     return scalar, lists
 
 
-def build_typed_sql(dataset: Dataset, source: str = "read_parquet($rows)") -> tuple[str, dict]:
+def build_typed_sql(dataset: Dataset, source: str = STAGED_ROWS.format(where="")) -> tuple[str, dict]:
     """``source -> normalized -> typed`` over the batch's raw Parquet file ``$rows``.
 
     The result is materialized once (temp table ``typed``): both queries below read it.
@@ -120,7 +126,7 @@ def build_copies_sql(dataset: Dataset) -> tuple[str, dict]:
     normalized = ", ".join(f"{_normalize(dataset.field(k))} AS {ident(k)}" for k in dataset.key_fields)
     sql = f"""
 WITH keyed AS (
-    SELECT _row AS source_row, {normalized} FROM read_parquet($rows)
+    SELECT _row AS source_row, {normalized} FROM {STAGED_ROWS.format(where="")}
 ),
 repeated_keys AS (
     SELECT {keys} FROM keyed WHERE {keys_present} GROUP BY {keys} HAVING count(*) > 1

@@ -20,6 +20,7 @@ import duckdb
 from credit.catalog import Catalog, Dataset, FieldType
 from credit.settings import Settings
 from transforms.reasons import CODE_REASONS, REGISTER_REASONS
+from warehouse.checks_sql import STAGED_ROW_NUMBER
 from warehouse.code_gate import GATE_DDL
 from warehouse.corrections import CORRECTIONS_DDL
 from warehouse.identifier_sql import install_identifier_macros
@@ -141,21 +142,23 @@ def _empty_view(columns: list[tuple[str, str]]) -> str:
     return "SELECT " + ", ".join(f"NULL::{t} AS {ident(c)}" for c, t in columns) + " WHERE false"
 
 
-def _parquet_view(folder: Path, columns: list[tuple[str, str]], rename: dict[str, str]) -> str:
-    """A view over every partition under ``folder``, or an empty one with the same columns."""
+def _parquet_view(folder: Path, columns: list[tuple[str, str]], exprs: dict[str, str]) -> str:
+    """A view over every partition under ``folder``, or an empty one with the same columns.
+
+    ``exprs`` gives a column's SQL where it is not simply the Parquet column of that name.
+    """
     if not any(folder.glob("*/*/*.parquet")):
         return _empty_view(columns)
-    source = {rename.get(c, c): c for c, _ in columns}
-    select = ", ".join(f"{ident(src)}::{t} AS {ident(c)}" for (c, t), src in zip(columns, source, strict=True))
+    select = ", ".join(f"({exprs.get(c, ident(c))})::{t} AS {ident(c)}" for c, t in columns)
     pattern = sql_path(folder / "*" / "*" / "*.parquet")
     return (f"SELECT {select} FROM read_parquet({pattern}, hive_partitioning = true, "
-            "hive_types_autocast = false, union_by_name = true)")
+            "hive_types_autocast = false, union_by_name = true, file_row_number = true)")
 
 
 def refresh_views(con: duckdb.DuckDBPyConnection, settings: Settings, dataset: Dataset) -> None:
     raw = raw_columns(dataset)
     con.execute(f"CREATE OR REPLACE VIEW {table('raw', dataset.id)} AS "
-                + _parquet_view(settings.raw_root / dataset.id, raw, {"source_row": "_row"}))
+                + _parquet_view(settings.raw_root / dataset.id, raw, {"source_row": STAGED_ROW_NUMBER}))
     con.execute(f"CREATE OR REPLACE VIEW {table('clean', dataset.id)} AS "
                 + _parquet_view(settings.parquet_root / dataset.id, clean_columns(dataset), {}))
 

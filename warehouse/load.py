@@ -29,6 +29,7 @@ from credit.settings import Settings
 from transforms.reasons import FILE_REASONS, message_zh
 from transforms.stage import MAX_QUARANTINED_VALUE, Manifest
 from warehouse.checks_sql import (
+    STAGED_ROWS,
     build_clean_sql,
     build_code_rows_sql,
     build_code_sql,
@@ -192,9 +193,9 @@ def check_and_write_clean(
     rows_param = {"rows": str(rows)}
     sql, params = build_copies_sql(dataset)
     con.execute(f"CREATE OR REPLACE TEMP TABLE copies AS {sql}", params | rows_param)
-    last_row = con.execute("SELECT max(_row) FROM read_parquet($rows)", rows_param).fetchall()[0][0] or 0
+    # Slices by position in the file: the Parquet reader skips the row groups outside it.
     typed_sql, typed_params = build_typed_sql(
-        dataset, source="(SELECT * FROM read_parquet($rows) WHERE _row >= $first AND _row < $stop)")
+        dataset, source=STAGED_ROWS.format(where=" WHERE file_row_number >= $first AND file_row_number < $stop"))
     problem_sql, problem_params = build_problem_sql(dataset)
     if "register_ready" in problem_params:
         problem_params["register_ready"] = con.execute(
@@ -203,7 +204,7 @@ def check_and_write_clean(
     clean_params = clean_params | ({"salt": id_salt()} if "$salt" in clean_sql else {})
     code_rows_sql = build_code_rows_sql(dataset, "problems")
     count = 0
-    for part, first in enumerate(range(1, last_row + 1, CHECK_SLICE_ROWS)):
+    for part, first in enumerate(range(0, m.rows_staged, CHECK_SLICE_ROWS)):
         window = {"first": first, "stop": first + CHECK_SLICE_ROWS}
         con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {typed_sql}", typed_params | rows_param | window)
         con.execute(f"INSERT INTO problems {problem_sql}", problem_params)
@@ -267,11 +268,13 @@ def _quarantine(con: duckdb.DuckDBPyConnection, dataset: Dataset, m: Manifest, r
     con.execute(
         f"""INSERT INTO quarantine.rows
             (batch_id, dataset_id, department, source_file, source_row, reasons, message_zh, record, evidence)
-        SELECT ?, ?, ?, ?, p.source_row, p.reasons, m.message_zh, to_json(struct_pack({record})), p.evidence
+        SELECT $batch, $dataset, $department, $file, p.source_row, p.reasons, m.message_zh,
+            to_json(struct_pack({record})), p.evidence
         FROM problems p
-        JOIN read_parquet(?) r ON r._row = p.source_row
+        JOIN {STAGED_ROWS.format(where="")} r ON r._row = p.source_row
         JOIN reason_messages m ON m.reasons = p.reasons""",
-        [*lineage, str(rows)],
+        {"batch": m.batch_id, "dataset": dataset.id, "department": m.department, "file": m.source_file,
+         "rows": str(rows)},
     )
     con.execute(
         """INSERT INTO quarantine.rows
