@@ -464,6 +464,7 @@ def demo(
     corrections_suggest(out=suggested)
     corrections_apply(file=suggested, source="register_authority", department=None)
     corrections_status()
+    report(day=None)  # again, now with the corrections (the report DAG ran before them)
     console.print(
         "\nOutputs:\n"
         f"  warehouse (DuckDB)  {settings.warehouse_path}\n"
@@ -472,6 +473,7 @@ def demo(
         f"  ground truth        {settings.truth_dir}\n"
         f"  quality report      {settings.data_root / 'reports' / 'latest.html'}  (make report-screenshot)\n"
         f"  corrections applied {suggested}\n"
+        f"  GX Data Docs        {settings.data_root / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}\n"
         f"  Airflow home        {settings.airflow_home}  (make airflow-ui to browse the runs)"
     )
     if _broken(outcomes):
