@@ -81,7 +81,9 @@ def _print_results(results) -> None:
 def catalog() -> None:
     """Validate the catalog and list its datasets."""
     _, cat = _context()
-    table = Table("dataset", "名称", "disclosure", "departments", "fields", title="Collection catalog (信用数据归集清单)")
+    table = Table(
+        "dataset", "名称", "disclosure", "departments", "fields", title="Collection catalog (信用数据归集清单)"
+    )
     for ds in cat.datasets.values():
         table.add_row(ds.id, ds.name_zh, ds.disclosure.value, ", ".join(ds.departments), str(len(ds.fields)))
     console.print(table)
@@ -102,7 +104,9 @@ def contract(
 @codes_app.command("validate")
 def codes_validate(
     file: Annotated[str, typer.Argument(help="File with one code per line, or - for standard input.")] = "-",
-    kind: Annotated[str | None, typer.Option(help="Check every line as this kind: uscc, org_code, resident_id.")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="Check every line as this kind: uscc, org_code, resident_id.")
+    ] = None,
 ) -> None:
     """Validate codes, one per line; print one JSON object per line. Exit 0 even for invalid codes."""
     import sys
@@ -420,7 +424,9 @@ def _run_dags(only: list[str] | None):
     table = Table("DAG", "state", "tasks", title="Airflow DAG runs (dag.test)")
     for o in outcomes:
         colour = "green" if o.state == "success" else "red"
-        table.add_row(o.dag_id, f"[{colour}]{o.state}[/{colour}]", ", ".join(f"{k}={v}" for k, v in o.task_states.items()))
+        table.add_row(
+            o.dag_id, f"[{colour}]{o.state}[/{colour}]", ", ".join(f"{k}={v}" for k, v in o.task_states.items())
+        )
     console.print(table)
     return outcomes
 
@@ -473,7 +479,8 @@ def demo(
         f"  ground truth        {settings.truth_dir}\n"
         f"  quality report      {settings.data_root / 'reports' / 'latest.html'}  (make report-screenshot)\n"
         f"  corrections applied {suggested}\n"
-        f"  GX Data Docs        {settings.data_root / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}\n"
+        f"  GX Data Docs        "
+        f"{settings.data_root / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}\n"
         f"  Airflow home        {settings.airflow_home}  (make airflow-ui to browse the runs)"
     )
     if _broken(outcomes):

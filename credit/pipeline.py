@@ -179,7 +179,9 @@ def settle(settings: Settings, relpath: str) -> None:
     path.unlink()
 
 
-def refuse(con: duckdb.DuckDBPyConnection, settings: Settings, item: InboxFile, run_id: str | None = None) -> LoadResult:
+def refuse(
+    con: duckdb.DuckDBPyConnection, settings: Settings, item: InboxFile, run_id: str | None = None
+) -> LoadResult:
     """Ledger a file no dataset accepts, archive it, and take it out of the inbox."""
     path = inbox_path(settings, item.relpath)
     sha = file_sha256(path)

@@ -54,14 +54,17 @@ def test_every_task_succeeded_and_the_code_gate_failed_exactly_where_rates_excee
 
 def test_ledger_counts_equal_the_truth_per_file(demo_city):
     expected = {
-        (f["department"], Path(f["file"]).name): (f["dataset_id"], int(f["rows_in"]), int(f["rows_loaded"]), int(f["rows_quarantined"]), f["status"])
+        (f["department"], Path(f["file"]).name): (
+            f["dataset_id"], int(f["rows_in"]), int(f["rows_loaded"]), int(f["rows_quarantined"]), f["status"]
+        )
         for f in _truth(demo_city, "files.csv")
     }
     con = _warehouse(demo_city)
     got = {
         (r[0], r[1]): tuple(r[2:])
         for r in con.execute(
-            "SELECT department, source_file, dataset_id, rows_in, rows_loaded, rows_quarantined, status FROM audit.batches"
+            "SELECT department, source_file, dataset_id, rows_in, rows_loaded, rows_quarantined, status "
+            "FROM audit.batches"
         ).fetchall()
     }
     con.close()
@@ -70,9 +73,13 @@ def test_ledger_counts_equal_the_truth_per_file(demo_city):
 
 def test_conservation_holds_for_every_batch(demo_city):
     con = _warehouse(demo_city)
-    rows = con.execute("SELECT batch_id, dataset_id, rows_in, rows_loaded, rows_quarantined FROM audit.batches").fetchall()
+    rows = con.execute(
+        "SELECT batch_id, dataset_id, rows_in, rows_loaded, rows_quarantined FROM audit.batches"
+    ).fetchall()
     for batch_id, dataset_id, rows_in, loaded, quarantined in rows:
-        clean = con.execute(f"SELECT count(*) FROM {table('clean', dataset_id)} WHERE batch_id = ?", [batch_id]).fetchone()[0]
+        clean = con.execute(
+            f"SELECT count(*) FROM {table('clean', dataset_id)} WHERE batch_id = ?", [batch_id]
+        ).fetchone()[0]
         held = con.execute("SELECT count(*) FROM quarantine.rows WHERE batch_id = ?", [batch_id]).fetchone()[0]
         assert (rows_in, loaded, quarantined) == (clean + held, clean, held), batch_id
     con.close()

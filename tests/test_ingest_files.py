@@ -70,7 +70,10 @@ def test_utf8_with_bom_normalizes_codes_dates_and_amounts(settings, catalog, tmp
     rows = [
         row(1),
         row(2, 统一社会信用代码="９１１１００００６０００３７３４１Ｌ", 处罚决定日期="2022/7/26"),
-        row(3, 统一社会信用代码="9111-0000 6000 3734 1l", 处罚决定日期="2022年7月26日", **{"罚款金额（万元）": "1,234.5万元"}),
+        row(
+            3, 统一社会信用代码="9111-0000 6000 3734 1l", 处罚决定日期="2022年7月26日",
+            **{"罚款金额（万元）": "1,234.5万元"},
+        ),
     ]
     path.write_text("\ufeff" + csv_text(rows), encoding="utf-8")
     result = ingest(settings, catalog, path)
@@ -93,7 +96,10 @@ def test_gb18030_file(settings, catalog, tmp_path):
 def test_mixed_encodings_and_undecodable_line(settings, catalog, tmp_path):
     path = tmp_path / "xzcf_mixed.csv"
     lines = csv_text([row(1), row(2), row(3), row(4)]).splitlines(keepends=True)
-    data = lines[0].encode() + lines[1].encode() + lines[2].encode("gb18030") + b"\xff\xfe\xff broken\n" + lines[3].encode() + lines[4].encode("gb18030")
+    data = (
+        lines[0].encode() + lines[1].encode() + lines[2].encode("gb18030") + b"\xff\xfe\xff broken\n"
+        + lines[3].encode() + lines[4].encode("gb18030")
+    )
     path.write_bytes(data)
     result = ingest(settings, catalog, path)
     assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (5, 4, 1)
@@ -156,7 +162,9 @@ def test_file_level_rejections_keep_every_row(settings, catalog, tmp_path):
         assert (result.status, result.rows_in, result.rows_loaded, result.rows_quarantined) == ("rejected", 3, 0, 3)
     con = connect(settings, catalog)
     got = con.execute("SELECT source_file, reasons, count(*) FROM quarantine.rows GROUP BY ALL ORDER BY 1").fetchall()
-    record = json.loads(con.execute("SELECT record FROM quarantine.rows WHERE source_file = 'xzcf_english.csv' AND source_row = 2").fetchone()[0])
+    record = json.loads(con.execute(
+        "SELECT record FROM quarantine.rows WHERE source_file = 'xzcf_english.csv' AND source_row = 2"
+    ).fetchone()[0])
     con.close()
     assert got == [(n, r, 3) for n, (_, r) in sorted(cases.items())]
     assert record == {"name": "v10", "code": "v11", "date": "v12"}  # the row as received
@@ -171,7 +179,9 @@ def test_empty_and_header_only_files(settings, catalog, tmp_path):
     result = ingest(settings, catalog, header_only)
     assert (result.status, result.rows_in) == ("empty", 0)
     con = connect(settings, catalog)
-    reasons = con.execute("SELECT file_reasons, message_zh FROM audit.batches WHERE source_file = 'xzcf_empty.csv'").fetchone()
+    reasons = con.execute(
+        "SELECT file_reasons, message_zh FROM audit.batches WHERE source_file = 'xzcf_empty.csv'"
+    ).fetchone()
     con.close()
     assert reasons[0] == ["empty_file"] and "empty" in reasons[1]
 
@@ -210,7 +220,11 @@ def test_xlsx_numeric_code_is_read_as_excel_shows_it(settings, catalog, tmp_path
 def test_jsonl_with_a_broken_line(settings, catalog, tmp_path):
     path = tmp_path / "xzcf.jsonl"
     objects = [dict(zip(HEADERS, row(i), strict=True)) for i in (1, 2)]
-    path.write_text(json.dumps(objects[0], ensure_ascii=False) + "\n{not json\n" + json.dumps(objects[1], ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(objects[0], ensure_ascii=False) + "\n{not json\n"
+        + json.dumps(objects[1], ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
     result = ingest(settings, catalog, path)
     assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (3, 2, 1)
     assert quarantine(settings, catalog)[0][:2] == (2, ["malformed_json"])
@@ -281,7 +295,8 @@ def test_parquet_export_is_hive_partitioned_and_masks_ids(settings, catalog, tmp
     assert ingest(settings, catalog, path).rows_loaded == 2
     rows = duckdb.sql(
         f"SELECT department, CF_XDR_ZJHM, CF_XDR_ZJHM_HASH IS NOT NULL, subject_key LIKE 'P:%' "
-        f"FROM read_parquet('{settings.parquet_root}/admin_penalty/*/*/*.parquet', hive_partitioning=true) ORDER BY source_row"
+        f"FROM read_parquet('{settings.parquet_root}/admin_penalty/*/*/*.parquet', hive_partitioning=true) "
+        f"ORDER BY source_row"
     ).fetchall()
     assert rows == [("market_regulation", "110105********002X", True, True), ("market_regulation", None, False, False)]
 
@@ -321,7 +336,8 @@ def test_codes_are_cross_checked_against_the_register(settings, catalog, tmp_pat
         row(2, 统一社会信用代码=code(2), 行政相对人名称="乳山市乙商贸有限公司(分公司)"),  # bracket width
         row(3, 统一社会信用代码=code(3), 行政相对人名称="乳山市丙有限公司"),  # valid code, not registered
         row(4, 统一社会信用代码=code(2), 行政相对人名称="乳山市丁有限公司"),  # registered to someone else
-        row(5, 统一社会信用代码=code(4)[:-1] + "0" if code(4)[-1] != "0" else code(4)[:-1] + "1"),  # bad check char only
+        # bad check char only
+        row(5, 统一社会信用代码=code(4)[:-1] + "0" if code(4)[-1] != "0" else code(4)[:-1] + "1"),
     ]), encoding="utf-8")
     result = ingest(settings, catalog, path)
     assert (result.rows_loaded, result.rows_quarantined) == (2, 3)

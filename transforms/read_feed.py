@@ -312,7 +312,10 @@ def read_jsonl(path: Path) -> Feed:
 
 # ---------------------------------------------------------------- dispatch
 
-READERS = {".csv": read_csv, ".txt": read_csv, ".xlsx": read_xlsx, ".jsonl": read_jsonl, ".ndjson": read_jsonl, ".json": read_jsonl}
+READERS = {
+    ".csv": read_csv, ".txt": read_csv, ".xlsx": read_xlsx,
+    ".jsonl": read_jsonl, ".ndjson": read_jsonl, ".json": read_jsonl,
+}
 
 
 def read_feed(path: Path) -> Feed:

@@ -103,7 +103,9 @@ def _record_json(headers: list[str], values: list[str | None]) -> str:
     record = {}
     for header, value in zip(headers, values, strict=False):
         key = header if header not in record else f"{header}#{len(record) + 1}"
-        record[key] = value if value is None or len(value) <= MAX_QUARANTINED_VALUE else value[:MAX_QUARANTINED_VALUE] + "…"
+        record[key] = (
+            value if value is None or len(value) <= MAX_QUARANTINED_VALUE else value[:MAX_QUARANTINED_VALUE] + "…"
+        )
     return json.dumps(record, ensure_ascii=False)
 
 

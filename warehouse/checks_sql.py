@@ -5,7 +5,8 @@ CTE chain ``source -> normalized -> typed``; its result, materialized once as th
 temp table ``typed``, feeds two queries:
 - ``build_problem_sql``: the records that fail a check, with ``reasons``
   (``code:FIELD`` strings) and ``evidence`` (JSON, e.g. the first copy of a duplicate);
-- ``build_clean_sql``: every other record, typed and ready for the clean layer. Field codes are validated identifiers; every catalog value (allowed
+- ``build_clean_sql``: every other record, typed and ready for the clean layer. \
+Field codes are validated identifiers; every catalog value (allowed
 values, bounds, units, lengths) is a bound parameter.
 """
 
@@ -70,7 +71,10 @@ def _checks(spec: FieldSpec, params: dict) -> tuple[list[tuple[str, str]], list[
         params[f"allowed_{spec.code}"] = list(spec.allowed_values)
         allowed = param("allowed", spec.code)
         if spec.multi:
-            ok = f"list_bool_and(list_transform(string_split_regex({n}, '[;；、,]'), lambda v: list_contains({allowed}, trim(v))))"
+            ok = (
+                f"list_bool_and(list_transform(string_split_regex({n}, '[;；、,]'), "
+                f"lambda v: list_contains({allowed}, trim(v))))"
+            )
         else:
             ok = f"list_contains({allowed}, {n})"
         scalar.append((f"{n} IS NOT NULL AND NOT {ok}", f"'value_not_allowed' || {tag}"))
@@ -169,7 +173,9 @@ def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
         params["register_ready"] = False  # the caller sets it
     # Reasons are listed only for rows that fail something: building a list for every row
     # of a large batch costs more than the checks themselves.
-    reasons = "list_filter([" + ", ".join(f"CASE WHEN {c} THEN {r} END" for c, r in scalar) + "], lambda r: r IS NOT NULL)"
+    reasons = (
+        "list_filter([" + ", ".join(f"CASE WHEN {c} THEN {r} END" for c, r in scalar) + "], lambda r: r IS NOT NULL)"
+    )
     if lists:
         reasons = f"list_concat({reasons}, {', '.join(lists)})"
     fails = " OR ".join([f"({c})" for c, _ in scalar] + [f"len({x}) > 0" for x in lists])
@@ -262,7 +268,8 @@ def build_code_rows_sql(dataset: Dataset, problems_table: str) -> str | None:
     for f in fields:
         col = ident(f.code)
         tag = f"':{f.code}'"
-        on_field = (f"len(list_filter(p.reasons, lambda r: ends_with(r, {tag}) AND NOT starts_with(r, 'required_missing') "
+        on_field = (f"len(list_filter(p.reasons, lambda r: ends_with(r, {tag}) "
+                    f"AND NOT starts_with(r, 'required_missing') "
                     f"AND NOT starts_with(r, 'field_too_long'){{extra}})) > 0")
         malformed = on_field.format(extra=" AND NOT starts_with(r, 'not_in_register')")
         erroneous = on_field.format(extra="")
@@ -310,4 +317,21 @@ SELECT field, code, bool_or(erroneous) AS erroneous,
         AS duplicate
 FROM named
 GROUP BY field, code"""
+    return sql, {"subject_field": dataset.subject.uscc_field}
+
+
+def build_conflict_sql(dataset: Dataset, code_rows: str) -> tuple[str, dict]:
+    """The evidence behind 重码 (from ``code_rows``): each subject code reported under several
+    names, with the names; each subject (``name_key``) reported under several well-formed codes,
+    with the codes. Rows: ``kind, code, name_key, others``."""
+    sql = f"""
+WITH named AS (
+    SELECT code, name, name_key(name) AS name_key, bool_or(malformed) AS malformed
+    FROM {code_rows} WHERE field = $subject_field AND name IS NOT NULL GROUP BY code, name
+)
+SELECT 'one_code_several_names' AS kind, code, NULL AS name_key, list(DISTINCT name ORDER BY name) AS others
+FROM named GROUP BY code HAVING count(DISTINCT name_key) > 1
+UNION ALL
+SELECT 'one_name_several_codes', NULL, name_key, list(DISTINCT code ORDER BY code)
+FROM named WHERE NOT malformed AND name_key IS NOT NULL GROUP BY name_key HAVING count(DISTINCT code) > 1"""
     return sql, {"subject_field": dataset.subject.uscc_field}

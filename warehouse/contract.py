@@ -71,7 +71,8 @@ Columns common to every dataset:
 | column | type | meaning |
 |---|---|---|
 | `source_row` | int64 | the record's ordinal in the received file (1 = first data record) |
-| `subject_key` | string | the subject: its USCC; `P:<hash>` for a natural person with an ID; `N:<md5 of name>` otherwise |
+| `subject_key` | string | the subject: its USCC; `P:<hash>` for a natural person with an ID; \
+`N:<md5 of name>` otherwise |
 | `department` | string (partition) | the sending department |
 | `batch_id` | string (partition) | the batch; joins `audit.batches` in the warehouse |
 """
@@ -93,7 +94,10 @@ def render_contract(catalog: Catalog) -> str:
                 f"{ds.disclosure_of(spec).value} | {meaning} |\n"
             )
             if spec.type is FieldType.RESIDENT_ID:
-                parts.append(f"| `{spec.code}_HASH` | string |  | {ds.disclosure_of(spec).value} | salted SHA-256 of {spec.name_zh} |\n")
+                parts.append(
+                    f"| `{spec.code}_HASH` | string |  | {ds.disclosure_of(spec).value} | "
+                    f"salted SHA-256 of {spec.name_zh} |\n"
+                )
     parts.append(_SCORECARD)
     for name, sql_type, meaning in SCORECARD_COLUMNS:
         parts.append(f"| `{name}` | {_TYPE_DOC[sql_type]} | {meaning} |\n")

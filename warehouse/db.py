@@ -88,6 +88,15 @@ CREATE TABLE IF NOT EXISTS audit.batch_codes (  -- every distinct USCC a batch c
     erroneous BOOLEAN NOT NULL,       -- 错码: malformed, failed a check, or not the subject's (register)
     duplicate BOOLEAN NOT NULL        -- 重码: reported under two or more subject names in the batch
 );
+CREATE TABLE IF NOT EXISTS audit.code_conflicts (  -- the evidence behind 重码, for reviewers
+    batch_id VARCHAR NOT NULL,
+    dataset_id VARCHAR NOT NULL,
+    department VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,            -- one_code_several_names | one_name_several_codes
+    code VARCHAR,                     -- the code reported under several names ...
+    name_key VARCHAR,                 -- ... or the subject (name_key) reported under several codes
+    others VARCHAR[] NOT NULL         -- the names, or the codes, as received in the batch
+);
 CREATE SCHEMA IF NOT EXISTS ref;
 CREATE OR REPLACE TABLE ref.dataset_thresholds (dataset_id VARCHAR PRIMARY KEY, code_error_threshold DOUBLE);
 CREATE OR REPLACE VIEW audit.code_error_rate AS

@@ -33,6 +33,7 @@ from warehouse.checks_sql import (
     build_clean_sql,
     build_code_rows_sql,
     build_code_sql,
+    build_conflict_sql,
     build_copies_sql,
     build_problem_sql,
     build_typed_sql,
@@ -135,8 +136,11 @@ def load_staged(
             con.execute("DELETE FROM quarantine.rows WHERE batch_id = ?", [m.batch_id])
             con.execute("DELETE FROM audit.batches WHERE batch_id = ?", [m.batch_id])
             con.execute("DELETE FROM audit.batch_codes WHERE batch_id = ?", [m.batch_id])
+            con.execute("DELETE FROM audit.code_conflicts WHERE batch_id = ?", [m.batch_id])
             if correction is None:  # 重错码率 measures what departments send, not our corrections
                 con.execute("INSERT INTO audit.batch_codes SELECT ?, ?, ?, * FROM batch_codes",
+                            [m.batch_id, dataset.id, m.department])
+                con.execute("INSERT INTO audit.code_conflicts SELECT ?, ?, ?, * FROM code_conflicts",
                             [m.batch_id, dataset.id, m.department])
                 record_resent(con, batch_id=m.batch_id, dataset_id=dataset.id, department=m.department,
                               source_file=m.source_file, file_sha256=m.file_sha256, now=now)
@@ -185,6 +189,8 @@ def check_and_write_clean(
                 "duplicate BOOLEAN)")
     con.execute("CREATE OR REPLACE TEMP TABLE code_rows (field VARCHAR, code VARCHAR, name VARCHAR, "
                 "erroneous BOOLEAN, malformed BOOLEAN)")
+    con.execute("CREATE OR REPLACE TEMP TABLE code_conflicts (kind VARCHAR, code VARCHAR, name_key VARCHAR, "
+                "others VARCHAR[])")
     con.execute("CREATE OR REPLACE TEMP TABLE resent (orig_batch_id VARCHAR, orig_source_row BIGINT, "
                 "source_row BIGINT)")
     if not m.rows_staged:
@@ -219,6 +225,8 @@ def check_and_write_clean(
     if code_rows_sql:
         sql, params = build_code_sql(dataset, "code_rows")
         con.execute(f"INSERT INTO batch_codes {sql}", params)
+        sql, params = build_conflict_sql(dataset, "code_rows")
+        con.execute(f"INSERT INTO code_conflicts {sql}", params)
     con.execute("DROP TABLE copies")
     return count
 
