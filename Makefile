@@ -19,8 +19,21 @@ demo: $(VENV)/.synced
 	$(VENV)/bin/credit demo
 
 ## Run the test suite (unit, DAG integrity, end-to-end through Airflow).
-test: $(VENV)/.synced
+test: $(VENV)/.synced browser
 	$(VENV)/bin/pytest
+
+## The report test renders the HTML report in Debian's headless Chromium with CJK fonts:
+## installed here when missing (needs root and apt), so `make test` is all the set-up.
+.PHONY: browser
+browser:
+	@if ! dpkg -s chromium fonts-noto-cjk >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing chromium and fonts-noto-cjk (Debian) for the report test..."; \
+			apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk; \
+		else \
+			echo "The report test needs Debian's chromium and fonts-noto-cjk: sudo apt-get install chromium fonts-noto-cjk" >&2; \
+		fi; \
+	fi
 
 ## Ingest of a 5-million-row penalty feed vs a bare DuckDB COPY (see bench/README.md).
 bench: $(VENV)/.synced
