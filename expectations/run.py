@@ -36,7 +36,7 @@ from great_expectations.exceptions import DataContextError  # noqa: E402
 from credit.catalog import Catalog, Dataset, FieldType  # noqa: E402
 from credit.settings import Settings  # noqa: E402
 from expectations.custom import mask, mask_ids  # noqa: E402
-from expectations.data_docs import SITE_VIEWS  # noqa: E402
+from expectations.data_docs import SITE_VIEWS, make_offline  # noqa: E402
 from expectations.duckdb_engine import DuckDBDatasource, batch_connection  # noqa: E402
 from expectations.suites import build_suite, suite_name  # noqa: E402
 from warehouse.checks_sql import build_typed_sql  # noqa: E402
@@ -237,6 +237,7 @@ def validate_batch(settings: Settings, catalog: Catalog, batch_id: str, context=
         result = checkpoint.run(run_id=RunIdentifier(run_name=batch_id))
     finally:
         _drop_batch_table(used, dataset)
+    make_offline(docs_index(settings).parent)  # the checkpoint's action just rewrote pages
     (suite_result,) = result.run_results.values()
     return _summarize(batch, dataset, suite_result, result.run_id.run_time)
 
@@ -282,6 +283,7 @@ def _example(value: object, restricted: bool) -> str:
 def build_docs(settings: Settings) -> Path:
     """Rebuild the Data Docs site from the stored suites and results; returns its index.html."""
     get_context(settings).build_data_docs(site_names=[DOCS_SITE])
+    make_offline(docs_index(settings).parent)
     return docs_index(settings)
 
 

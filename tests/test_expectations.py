@@ -26,6 +26,7 @@ from conftest import truth_rows
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 
 from expectations.custom import ExpectColumnValuesToBeValidUscc
+from expectations.data_docs import REMOTE_REFERENCE
 from expectations.duckdb_engine import GX_VERSION, DuckDBExecutionEngine, batch_connection
 from expectations.run import (
     BatchValidation,
@@ -217,6 +218,19 @@ def test_a_hand_made_batch_fails_exactly_where_it_should(settings, catalog):
     index = docs_index(settings)
     assert index.exists() and "credit_admin_penalty" in index.read_text(encoding="utf-8")
     assert "dataContextId" not in index.read_text(encoding="utf-8")
+    _assert_offline(index.parent)
+
+
+def _assert_offline(site):
+    """Every page loads its styles and scripts from the site itself: nothing from outside."""
+    pages = [p for p in [*site.rglob("*.html"), *site.rglob("*.css")] if "vendor" not in p.parts]
+    assert len(pages) >= 3
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert not REMOTE_REFERENCE.search(text), (page, REMOTE_REFERENCE.search(text))
+        for ref in re.findall(r'(?:src|href)="([^"#?]*static/vendor/[^"]+)"', text):
+            assert (page.parent / ref).resolve().is_file(), (page, ref)
+    assert (site / "static" / "vendor" / "fontawesome" / "webfonts" / "fa-solid-900.woff2").is_file()
 
 
 def test_the_same_suite_through_gx_pandas_engine_gives_the_same_counts(settings, catalog):
@@ -333,3 +347,4 @@ def test_demo_city_data_docs_name_every_suite(demo_city, catalog):
         assert (index.parent / "expectations" / f"{suite_name(ds)}.html").exists()
     assert "dataContextId" not in html and "newsletter" not in html
     assert not re.search(r"[0-9]{17}[0-9X]", html)  # no raw ID-like value on the index
+    _assert_offline(index.parent)
