@@ -486,13 +486,17 @@ def child_phases(args) -> dict:
 
 def explain_check(con, catalog, batch_id: str, path: Path) -> dict:
     """Profile the problem query (warehouse/checks_sql.py) on the loaded raw batch: one extra
-    pass, JSON profile to ``path``, the plan (EXPLAIN, not run) beside it as .txt."""
+    pass over the whole batch as one slice, JSON profile to ``path``, the plan (EXPLAIN, not
+    run) beside it as .txt."""
     from credit.settings import get_settings
-    from warehouse.checks_sql import build_problem_sql
+    from warehouse.checks_sql import build_copies_sql, build_problem_sql, build_typed_sql
 
-    sql, params = build_problem_sql(catalog.dataset(DATASET))
+    dataset = catalog.dataset(DATASET)
     (rows,) = get_settings().raw_root.glob(f"{DATASET}/*/batch_id={batch_id}/rows.parquet")
-    params = {**params, "rows": str(rows)}
+    for table, (sql, params) in (("copies", build_copies_sql(dataset)), ("typed", build_typed_sql(dataset))):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", {**params, "rows": str(rows)})
+    sql, params = build_problem_sql(dataset)
+    params = {**params, "register_ready": False}
     con.execute("PRAGMA enable_profiling = 'json'")
     con.execute(f"PRAGMA profiling_output = '{path}'")
     t0 = time.perf_counter()

@@ -15,8 +15,8 @@ import random
 import duckdb
 import pyarrow as pa
 import pytest
-from stdnum.cn import ric as stdnum_ric
-from stdnum.cn import uscc as stdnum_uscc
+from test_identifiers import STDNUM_VALID_USCC, fullwidth, gb11714_check, make_rid
+from test_identifiers import make_uscc as make_uscc_parts
 
 from transforms import identifiers as ref
 from transforms import identifiers_arrow as fast
@@ -29,15 +29,6 @@ from warehouse.identifier_udf import register_identifier_udfs
 USCC_SET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 GB_SET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 RUSHAN = "371083"
-# tests/test_identifiers.py: codes python-stdnum's own tests list as valid.
-STDNUM_VALID_USCC = """
-121200004013590816 91110000600037341L 91110000710926094P 91120224064012553U 911522010783710635
-91152201078371135X 9115220107837757XE 9115220107837941X1 9115220107839138X8 91310000631696382C
-91310112087994932F 913101127033980359 91310115MA1K3BTP2B 9131012056010553X5 91320214745555318W
-913205056082348768 913304007429141869 91340600MA2PBM9HXD 91340603MA2UJXXCXF 913505007821784439
-91371082775260043P 914112810713741814 91420684MA4927PJ7B 91440300568520498A 9144030071526726XG
-91442000696462712R 91620105L015101280 91620105MA73NBBLXE 92340602MA2PEL3T3X 92340621MA2UK3PJXE
-""".split()
 WHITESPACE = [chr(c) for c in range(0x3001) if chr(c).isspace()]
 HYPHENS = ["-", "\ufe63", "\uff0d", "\u2013"]
 # Characters whose NFKC or case mapping is not the identity, composing marks, compatibility
@@ -45,23 +36,8 @@ HYPHENS = ["-", "\ufe63", "\uff0d", "\u2013"]
 EXOTIC = list("①²ﬁßŉǰ¨´ÅÅé\u0301\u0308\uf900\uff5f\uff61ｶﾞ㍿ℌⅫ𝟘𝐀😀İı") + ["\u1e9e", "\u2028", "\x00", "\x7f"]
 
 
-def gb11714_check(body: str) -> str:
-    total = sum(int(c, 36) * w for c, w in zip(body, (3, 7, 9, 10, 5, 8, 4, 2), strict=True))
-    return {10: "X", 11: "0"}.get(11 - total % 11, str(11 - total % 11))
-
-
 def make_uscc(pair: str, division: str, body: str) -> str:
-    first17 = pair + division + body + gb11714_check(body)
-    return first17 + stdnum_uscc.calc_check_digit(first17)
-
-
-def make_rid(division: str, birth: str, seq: str) -> str:
-    first17 = division + birth + seq
-    return first17 + stdnum_ric.calc_check_digit(first17 + "0")
-
-
-def fullwidth(text: str) -> str:
-    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+    return make_uscc_parts(pair[0], pair[1], division, body)
 
 
 def inputs() -> list[str | None]:

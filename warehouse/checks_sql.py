@@ -28,7 +28,8 @@ _REASON_MACRO = {
 }
 
 
-def _normalize(spec: FieldSpec) -> str:
+def normalized_sql(spec: FieldSpec) -> str:
+    """How the loader normalizes a field's text (also what the scorecard counts as filled)."""
     col = ident(spec.code)
     if spec.type in CODE_TYPES:
         return f"normalize_code({col})"
@@ -40,7 +41,8 @@ def _normalize(spec: FieldSpec) -> str:
 TYPED = {FieldType.DATE, FieldType.AMOUNT, FieldType.INTEGER}
 
 
-def _typed_name(spec: FieldSpec) -> str:
+def typed_name(spec: FieldSpec) -> str:
+    """The column of ``typed`` that holds a field's typed value."""
     return ident(f"{spec.code}__t") if spec.type in TYPED else ident(spec.code)
 
 
@@ -59,7 +61,7 @@ def _typed(spec: FieldSpec, params: dict) -> str:
 def _checks(spec: FieldSpec, params: dict) -> tuple[list[tuple[str, str]], list[str]]:
     """((condition, reason) pairs, list-valued reason expressions) for one field."""
     n = ident(spec.code)  # normalized text
-    t = _typed_name(spec)  # typed value
+    t = typed_name(spec)  # typed value
     tag = f"':{spec.code}'"
     scalar: list[tuple[str, str]] = []
     lists: list[str] = []
@@ -102,8 +104,8 @@ def build_typed_sql(dataset: Dataset, source: str = STAGED_ROWS.format(where="")
     params: dict = {}
     fields = dataset.fields
     source_cols = ", ".join(ident(f.code) for f in fields)
-    normalized = ",\n        ".join(f"{_normalize(f)} AS {ident(f.code)}" for f in fields)
-    typed = "".join(f",\n    {_typed(f, params)} AS {_typed_name(f)}" for f in fields if f.type in TYPED)
+    normalized = ",\n        ".join(f"{normalized_sql(f)} AS {ident(f.code)}" for f in fields)
+    typed = "".join(f",\n    {_typed(f, params)} AS {typed_name(f)}" for f in fields if f.type in TYPED)
     sql = f"""
 WITH source AS (
     SELECT _row AS source_row, {source_cols}
@@ -127,7 +129,7 @@ def build_copies_sql(dataset: Dataset) -> tuple[str, dict]:
     """
     keys = ", ".join(ident(k) for k in dataset.key_fields)
     keys_present = " AND ".join(f"{ident(k)} IS NOT NULL" for k in dataset.key_fields)
-    normalized = ", ".join(f"{_normalize(dataset.field(k))} AS {ident(k)}" for k in dataset.key_fields)
+    normalized = ", ".join(f"{normalized_sql(dataset.field(k))} AS {ident(k)}" for k in dataset.key_fields)
     sql = f"""
 WITH keyed AS (
     SELECT _row AS source_row, {normalized} FROM {STAGED_ROWS.format(where="")}
@@ -155,7 +157,7 @@ def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
         scalar += field_scalar
         lists += field_lists
     for rule in dataset.date_order:
-        start, end = _typed_name(dataset.field(rule.start)), _typed_name(dataset.field(rule.end))
+        start, end = typed_name(dataset.field(rule.start)), typed_name(dataset.field(rule.end))
         scalar.append((f"{start} > {end}", f"'date_order:{rule.end}'"))
     scalar.append(("copy_no > 1", "'duplicate_row'"))
     register_join = ""
@@ -238,7 +240,7 @@ def build_clean_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict]:
     params: dict = {}
     exprs = ["source_row", f"{_subject_key(dataset)} AS subject_key"]
     for spec in dataset.fields:
-        col, name = _typed_name(spec), ident(spec.code)
+        col, name = typed_name(spec), ident(spec.code)
         if spec.type is FieldType.RESIDENT_ID:
             exprs.append(f"CASE WHEN {col} IS NOT NULL THEN left({col}, 6) || repeat('*', length({col}) - 10) "
                          f"|| right({col}, 4) END AS {name}")

@@ -31,7 +31,6 @@ from credit.settings import Settings
 from transforms.identifiers import normalize_code, validate
 from transforms.read_feed import read_feed
 from transforms.stage import REJECT_SCHEMA, Manifest, file_sha256, row_schema
-from warehouse.corrections import CORRECTIONS_DDL
 from warehouse.load import CorrectionBatch, LoadResult, check_and_write_clean, load_staged
 
 HEADERS = {
@@ -174,8 +173,10 @@ def apply_corrections(
     department: str | None = None,
     run_id: str | None = None,
 ) -> CorrectionsReport:
-    """Apply ``path``; ``department`` limits it to that department's records (None: the register authority)."""
-    con.execute(CORRECTIONS_DDL)
+    """Apply ``path``; ``department`` limits it to that department's records (None: the register authority).
+
+    ``con`` is a writer connection from ``warehouse.db.connect`` (which creates the ledger tables).
+    """
     sha = file_sha256(path)
     report = CorrectionsReport(path.name, sha)
     if con.execute("SELECT count(*) FROM audit.corrections WHERE file_sha256 = ? AND source_kind = "

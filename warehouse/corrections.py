@@ -21,7 +21,7 @@ from datetime import datetime
 import duckdb
 
 from credit.catalog import CODE_TYPES, Dataset, FieldSpec
-from warehouse.checks_sql import _typed_name, build_typed_sql
+from warehouse.checks_sql import build_typed_sql, typed_name
 from warehouse.sql_names import ident
 
 CORRECTIONS_DDL = """
@@ -94,7 +94,7 @@ def match_resent(con: duckdb.DuckDBPyConnection, dataset: Dataset, batch_id: str
     )
     typed_sql, typed_params = build_typed_sql(dataset, source="quarantined_source")
     con.execute(f"CREATE OR REPLACE TEMP TABLE quarantined_typed AS {typed_sql}", typed_params)
-    on = " AND ".join(f"n.{_typed_name(f)} = o.{_typed_name(f)}" for f in fields)
+    on = " AND ".join(f"n.{typed_name(f)} = o.{typed_name(f)}" for f in fields)
     con.execute(
         f"""INSERT INTO resent
         SELECT s.orig_batch_id, s.orig_source_row, min(n.source_row)

@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from credit.catalog import Catalog, CatalogError, Dataset
 from credit.settings import Settings
 from transforms.working_days import calendar_rows
-from warehouse.checks_sql import _normalize  # the loader's normalization: "filled" = not required_missing
+from warehouse.checks_sql import normalized_sql  # the loader's normalization: "filled" = not required_missing
 from warehouse.partitions import sql_path
 from warehouse.sql_names import ident, table
 
@@ -139,7 +139,7 @@ def _install_calendar(con: duckdb.DuckDBPyConnection) -> None:
 def _batch_sql(dataset: Dataset) -> tuple[str, dict]:
     """Per loaded batch of one dataset: records read, required cells filled, timeliness verdicts."""
     required = [f for f in dataset.fields if f.required]
-    filled = " + ".join(f"({_normalize(f)} IS NOT NULL)::BIGINT" for f in required) or "0"
+    filled = " + ".join(f"({normalized_sql(f)} IS NOT NULL)::BIGINT" for f in required) or "0"
     params: dict = {"dataset_id": dataset.id, "n_required": len(required)}
     if dataset.timeliness:
         date_col = ident(dataset.timeliness.date_field)
