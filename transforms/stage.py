@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from credit.catalog import Dataset, header_key
 from transforms.read_feed import Feed, FeedError, Reject, read_feed
-from warehouse.partitions import sql_path
+from warehouse.parquet_out import write_query
 from warehouse.sql_names import ident
 
 REJECT_SCHEMA = pa.schema(
@@ -143,15 +143,14 @@ def _csv_in_duckdb(path: Path, width: int, mapping: dict[int, str], dataset: Dat
     )
     con = duckdb.connect(config={"threads": settings.duckdb_threads, "memory_limit": settings.duckdb_memory_limit})
     try:
-        written = con.execute(
-            f"""COPY (
-                SELECT NULL::BIGINT AS _row, {select}
+        return write_query(
+            con,
+            f"""SELECT NULL::BIGINT AS _row, {select}
                 FROM read_csv(?, header = false, skip = 1, delim = ',', quote = '"', escape = '"',
-                              columns = {columns}, strict_mode = true, auto_detect = false)
-            ) TO {sql_path(folder / "rows.parquet")} (FORMAT parquet, COMPRESSION snappy)""",
+                              columns = {columns}, strict_mode = true, auto_detect = false)""",
             [str(path)],
+            folder / "rows.parquet",
         )
-        return written.fetchall()[0][0]
     finally:
         con.close()
 

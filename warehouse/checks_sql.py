@@ -35,6 +35,8 @@ def normalized_sql(spec: FieldSpec) -> str:
         return f"normalize_code({col})"
     if spec.type is FieldType.TEXT:
         return f"clean_text({col})"  # free text keeps its characters; only trimmed
+    if spec.type is FieldType.ENUM:
+        return f"clean_enum({col})"  # = clean_text(fold_width(...)), once per distinct value
     return f"clean_text(fold_width({col}))"
 
 

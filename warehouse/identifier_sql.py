@@ -66,8 +66,10 @@ CREATE OR REPLACE MACRO ref.fold_fullwidth(x) AS CASE
     ELSE array_to_string(list_transform(string_split(x, ''), lambda c:
         CASE WHEN unicode(c) BETWEEN 65281 AND 65374 THEN chr(unicode(c) - 65248) ELSE c END), '')
 END;
-CREATE OR REPLACE MACRO normalize_code(x) AS
-    nullif(upper(regexp_replace(ref.fold_fullwidth(x), '{_SEPARATORS_RE}', '', 'g')), '');
+CREATE OR REPLACE MACRO normalize_code(x) AS CASE
+    WHEN regexp_full_match(x, '[0-9A-Z]+') THEN x  -- already normal: most codes, no string copied
+    ELSE nullif(upper(regexp_replace(ref.fold_fullwidth(x), '{_SEPARATORS_RE}', '', 'g')), '')
+END;
 
 -- Lookups in the reference tables.
 CREATE OR REPLACE MACRO ref.is_division(d) AS

@@ -40,7 +40,8 @@ from warehouse.checks_sql import (
 )
 from warehouse.corrections import match_resent, record_resent, undo_corrections
 from warehouse.db import id_salt, refresh_views
-from warehouse.partitions import remove_batch, sql_path, swap_in, temp_dir
+from warehouse.parquet_out import write_query
+from warehouse.partitions import remove_batch, swap_in, temp_dir
 from warehouse.sql_names import ident
 
 
@@ -173,7 +174,7 @@ def load_staged(
 
 # Rows checked at a time: a slice's typed rows stay in memory (no spilling) under the
 # warehouse's memory limit; the whole-batch checks (repeated records, codes) span slices.
-CHECK_SLICE_ROWS = 1_000_000
+CHECK_SLICE_ROWS = 500_000
 
 
 def check_and_write_clean(
@@ -210,18 +211,22 @@ def check_and_write_clean(
     clean_params = clean_params | ({"salt": id_salt()} if "$salt" in clean_sql else {})
     code_rows_sql = build_code_rows_sql(dataset, "problems")
     count = 0
-    for part, first in enumerate(range(0, m.rows_staged, CHECK_SLICE_ROWS)):
-        window = {"first": first, "stop": first + CHECK_SLICE_ROWS}
-        con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {typed_sql}", typed_params | rows_param | window)
-        con.execute(f"INSERT INTO problems {problem_sql}", problem_params)
-        target = sql_path(out / f"part-{part}.parquet")
-        written = con.execute(f"COPY ({clean_sql}) TO {target} (FORMAT parquet, COMPRESSION snappy)", clean_params)
-        count += written.fetchall()[0][0]
-        if code_rows_sql:
-            con.execute(f"INSERT INTO code_rows {code_rows_sql}")
-        if match:
-            match_resent(con, dataset, m.batch_id, m.department)
-        con.execute("DROP TABLE typed")
+    # Every row carries its source_row, so the slices need not keep the file's order: DuckDB
+    # then materializes and streams them without reordering (about a third faster).
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        for part, first in enumerate(range(0, m.rows_staged, CHECK_SLICE_ROWS)):
+            window = {"first": first, "stop": first + CHECK_SLICE_ROWS}
+            con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {typed_sql}", typed_params | rows_param | window)
+            con.execute(f"INSERT INTO problems {problem_sql}", problem_params)
+            count += write_query(con, clean_sql, clean_params, out / f"part-{part}.parquet")
+            if code_rows_sql:
+                con.execute(f"INSERT INTO code_rows {code_rows_sql}")
+            if match:
+                match_resent(con, dataset, m.batch_id, m.department)
+            con.execute("DROP TABLE typed")
+    finally:
+        con.execute("RESET preserve_insertion_order")
     if code_rows_sql:
         sql, params = build_code_sql(dataset, "code_rows")
         con.execute(f"INSERT INTO batch_codes {sql}", params)

@@ -5,6 +5,9 @@ received and returns the normalized or typed value, NULL when it cannot:
 - ``clean_text(x)``   trim spaces, tabs, line ends and the ideographic space; '' -> NULL
 - ``fold_width(x)``   full-width ASCII (U+FF01-FF5E) and U+3000 to half-width: the part of
                       NFKC that occurs in Chinese feeds; skipped for pure-ASCII values
+- ``clean_enum(x)``   ``clean_text(fold_width(x))`` computed once per distinct value of a
+                      2,048-row vector (an Arrow UDF): the enum columns, which hold a handful of
+                      values and would otherwise pay ``translate()`` on every row
 - ``parse_cn_date(x)`` 2022-07-26, 2022/7/26, 2022.7.26, 2022年7月26日, 20220726 (a time part is dropped)
 - ``name_key(x)``     a subject name as compared with the register
 - ``parse_amount(x, unit)`` 1,234.50 / 1234.5 followed by the field's own unit -> DECIMAL(18,6)
@@ -13,6 +16,9 @@ received and returns the normalized or typed value, NULL when it cannot:
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from duckdb import sqltypes
 
 FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
 HALF_WIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
@@ -23,14 +29,15 @@ CN_DATE = r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]
 # These strings are constants of this module, bound as parameters below: nothing
 # from a feed or the catalog is ever pasted into SQL.
 _MACROS = [
+    # Strings compare as bytes: x < '!' is "the first byte is a space, tab, line end or another
+    # control character", one comparison for four of the leading cases (a control character
+    # other than those takes the trim() path and comes back unchanged).
     """CREATE OR REPLACE MACRO clean_text(x) AS
         CASE
             WHEN x = '' THEN NULL
-            WHEN starts_with(x, ' ') OR ends_with(x, ' ')
-              OR starts_with(x, '\u3000') OR ends_with(x, '\u3000')
-              OR starts_with(x, chr(9)) OR ends_with(x, chr(9))
-              OR starts_with(x, chr(10)) OR ends_with(x, chr(10))
-              OR starts_with(x, chr(13)) OR ends_with(x, chr(13))
+            WHEN x < '!' OR starts_with(x, '\u3000')
+              OR ends_with(x, ' ') OR ends_with(x, '\u3000')
+              OR ends_with(x, chr(9)) OR ends_with(x, chr(10)) OR ends_with(x, chr(13))
             THEN nullif(trim(x, ' \u3000' || chr(9) || chr(10) || chr(13)), '')
             ELSE x
         END""",
@@ -61,9 +68,29 @@ _MACROS = [
 ]
 
 
+_FOLD = str.maketrans(FULL_WIDTH, HALF_WIDTH)
+_BLANKS = " \u3000\t\n\r"  # what clean_text trims
+
+
+def clean_enum(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``clean_text(fold_width(x))`` for each value, computed once per distinct value."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(values)
+    cleaned = [v.translate(_FOLD).strip(_BLANKS) or None for v in encoded.dictionary.to_pylist()]
+    return pc.take(pa.array(cleaned, pa.string()), encoded.indices)
+
+
 def install_value_macros(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET VARIABLE credit_full_width = ?", [FULL_WIDTH])
     con.execute("SET VARIABLE credit_half_width = ?", [HALF_WIDTH])
     con.execute("SET VARIABLE credit_cn_date = ?", [CN_DATE])
     for sql in _MACROS:
         con.execute(sql)
+    try:
+        con.remove_function("clean_enum")
+    except duckdb.InvalidInputException:
+        pass  # not registered on this connection yet
+    con.create_function("clean_enum", clean_enum, [sqltypes.VARCHAR], sqltypes.VARCHAR, type="arrow",
+                        null_handling="special",  # blank values come back NULL
+                        side_effects=False)
