@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from credit.catalog import Catalog, FieldType
 from warehouse.db import clean_columns
+from warehouse.load import CHECK_SLICE_ROWS
+from warehouse.parquet_out import GROUP_ROWS
 from warehouse.scorecard import SCORECARD_COLUMNS
 
 _TYPE_DOC = {
@@ -49,8 +51,10 @@ parquet/<dataset_id>/department=<department code>/batch_id=<batch id>/part-<n>.p
   (`<dataset_id>-<first 16 hex of the file's sha256>`; a correction batch, which carries
   corrected records of earlier batches, is `<dataset_id>-fix-<16 hex>`); read with
   `read_parquet('.../<dataset_id>/*/*/*.parquet', hive_partitioning = true)`.
-- A partition holds one file per million rows checked (`part-0.parquet`, `part-1.parquet`,
-  ...); read every file of it.
+- A partition holds one file per {slice_rows:,} rows checked (`part-0.parquet`, `part-1.parquet`,
+  ...); read every file of it. Rows are in no particular order within a file: `source_row`
+  is the record's place in the received file. Row groups hold at least {group_rows:,} rows
+  (the last one fewer); decimals are stored as INT64.
 - A partition appears atomically (written under a hidden name, then renamed) and is
   replaced, never appended to, when its batch is re-run. Hidden entries (`.tmp-*`,
   `.old-*`) are not part of the data.
@@ -79,7 +83,7 @@ Columns common to every dataset:
 
 
 def render_contract(catalog: Catalog) -> str:
-    parts = [_HEADER]
+    parts = [_HEADER.format(slice_rows=CHECK_SLICE_ROWS, group_rows=GROUP_ROWS)]
     for ds in catalog.datasets.values():
         parts.append(f"\n## `{ds.id}` — {ds.name_zh}\n")
         parts.append(f"\nDisclosure: `{ds.disclosure.value}`. Key: {', '.join(f'`{k}`' for k in ds.key_fields)}.\n\n")

@@ -26,7 +26,8 @@ def write_query(
     """Run ``sql`` and write its rows to ``path`` (snappy); return the row count."""
     reader = con.sql(sql, params=params or None).to_arrow_reader(GROUP_ROWS)
     rows = 0
-    with pq.ParquetWriter(path, reader.schema, compression="snappy") as writer, \
+    # Decimals as INT64 like DuckDB's own writer (and Spark's), not fixed-length bytes.
+    with pq.ParquetWriter(path, reader.schema, compression="snappy", store_decimal_as_integer=True) as writer, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-out") as pool:
         pending = pool.submit(_next_group, reader)
         while (group := pending.result()) is not None:
