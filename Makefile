@@ -37,7 +37,7 @@ browser:
 
 ## Ingest of a 5-million-row penalty feed vs a bare DuckDB COPY (see bench/README.md).
 bench: $(VENV)/.synced
-	$(PY) bench/ingest_vs_copy.py
+	$(PY) bench/ingest_vs_copy.py --repeat 3
 
 ## Validate 5 million codes: the vectorized engine vs python-stdnum (see bench/codes_vs_stdnum.md).
 .PHONY: bench-codes

@@ -270,18 +270,18 @@ def expectations_validate(
     record: Annotated[bool, typer.Option(help="Write the results to audit.expectation_results.")] = True,
 ) -> None:
     """Validate batches with their catalog suite (GX checkpoint inside DuckDB). Failed expectations exit 0."""
-    from expectations.run import BatchNotFoundError, docs_index, get_context, record_results, validate_batch
+    from expectations.run import BatchNotFoundError, docs_index, gx_session, record_results, validate_batch
 
     settings, cat = _context()
-    context = get_context(settings)
     done = []
-    for batch_id in batch:
-        try:
-            with console.status(f"Validating {batch_id}..."):
-                done.append(validate_batch(settings, cat, batch_id, context=context))
-        except BatchNotFoundError as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from None
+    with gx_session(settings) as context:
+        for batch_id in batch:
+            try:
+                with console.status(f"Validating {batch_id}..."):
+                    done.append(validate_batch(settings, cat, batch_id, context=context))
+            except BatchNotFoundError as exc:
+                console.print(f"[red]{exc}[/red]")
+                raise typer.Exit(2) from None
     for v in done:
         table = Table("rule", "field / column", "unexpected", "rows", "examples",
                       title=f"{v.suite} — {v.batch_id} ({v.department}): {len(v.failed)} of {len(v.results)} failed")

@@ -141,14 +141,14 @@ def build_ingest_dag(dataset: Dataset):
             """
             from credit.catalog import get_catalog
             from credit.settings import get_settings
-            from expectations.run import get_context, validate_batch
+            from expectations.run import gx_session, validate_batch
 
             batches = (totals or {}).get("loaded_batches", [])
             if not batches:
                 return []
             settings, catalog = get_settings(), get_catalog()
-            context = get_context(settings)
-            return [validate_batch(settings, catalog, b, context=context).to_dict() for b in batches]
+            with gx_session(settings) as context:  # one validate task at a time rewrites GX's files
+                return [validate_batch(settings, catalog, b, context=context).to_dict() for b in batches]
 
         @task(pool=WRITER_POOL)
         def record_validation(validations: list[dict]) -> int:

@@ -18,8 +18,11 @@ could not be computed (GX raised) raises ``ExpectationRunError``, naming it.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -146,6 +149,24 @@ def docs_index(settings: Settings) -> Path:
     return gx_root(settings) / "uncommitted" / "data_docs" / DOCS_SITE / "index.html"
 
 
+@contextmanager
+def gx_session(settings: Settings) -> Iterator:
+    """The GX context, held by one process at a time.
+
+    Airflow runs the ingest DAGs' validate tasks side by side, and each may rewrite
+    ``great_expectations.yml`` (the data source and its assets): without this lock, two
+    tasks that load the file at once each save their own version and one asset is lost.
+    """
+    root = gx_root(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".credit-session.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # blocks until the other session ends
+        try:
+            yield get_context(settings)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def get_context(settings: Settings):
     """The file-backed GX context under ``<data root>/gx/`` (created on first use): analytics off,
     no progress bars, Data Docs without how-to buttons nor GX's remote logo (expectations/data_docs.py)."""
@@ -222,10 +243,16 @@ def _checkpoint(context, datasource: DuckDBDatasource, dataset: Dataset):
 
 
 def validate_batch(settings: Settings, catalog: Catalog, batch_id: str, context=None) -> BatchValidation:
-    """Run the dataset's checkpoint on one batch; store the result and update Data Docs."""
+    """Run the dataset's checkpoint on one batch; store the result and update Data Docs.
+
+    ``context``: one from ``gx_session`` (several batches in one session); without it, the
+    batch gets a session of its own.
+    """
+    if context is None:
+        with gx_session(settings) as context:
+            return validate_batch(settings, catalog, batch_id, context=context)
     batch = find_batch(settings, batch_id)
     dataset = catalog.dataset(batch.dataset_id)
-    context = context or get_context(settings)
     datasource = _datasource(context)
     _load_batch_table(datasource, dataset, batch.rows)
     checkpoint = _checkpoint(context, datasource, dataset)
@@ -282,8 +309,9 @@ def _example(value: object, restricted: bool) -> str:
 
 def build_docs(settings: Settings) -> Path:
     """Rebuild the Data Docs site from the stored suites and results; returns its index.html."""
-    get_context(settings).build_data_docs(site_names=[DOCS_SITE])
-    make_offline(docs_index(settings).parent)
+    with gx_session(settings) as context:
+        context.build_data_docs(site_names=[DOCS_SITE])
+        make_offline(docs_index(settings).parent)
     return docs_index(settings)
 
 

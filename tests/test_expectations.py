@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
 from collections import Counter
 from pathlib import Path
@@ -29,6 +30,7 @@ from expectations.custom import ExpectColumnValuesToBeValidUscc
 from expectations.data_docs import REMOTE_REFERENCE
 from expectations.duckdb_engine import GX_VERSION, DuckDBExecutionEngine, batch_connection
 from expectations.run import (
+    DATASOURCE,
     BatchValidation,
     docs_index,
     gx_root,
@@ -266,6 +268,39 @@ def test_an_unknown_batch_is_refused(settings, catalog):
     for batch_id in ("admin_penalty-0000000000000000", "../../etc-0000000000000000", "admin_penalty"):
         with pytest.raises(BatchNotFoundError):
             validate_batch(settings, catalog, batch_id)
+
+
+def _validate_elsewhere(batch_id: str) -> tuple[str, int]:
+    """In a process of its own, as Airflow runs a validate task."""
+    from credit.catalog import get_catalog
+    from credit.settings import get_settings
+
+    validation = validate_batch(get_settings(), get_catalog(), batch_id)
+    return validation.batch_id, len(validation.results)
+
+
+def test_validations_side_by_side_keep_every_asset(settings, catalog):
+    """Four datasets validated at once in four processes: GX's configuration keeps all four assets."""
+    ids = ["admin_license", "admin_penalty", "tax_payment", "utility_payment"]
+    batches = []
+    for n, dataset_id in enumerate(ids):
+        ds = catalog.dataset(dataset_id)
+        batch_id = f"{dataset_id}-{n:016x}"
+        folder = settings.raw_root / dataset_id / f"department={ds.departments[0]}" / f"batch_id={batch_id}"
+        folder.mkdir(parents=True)
+        table = pa.table({"_row": [1, 2], **{c: [None, "x"] for c in ds.field_codes}},
+                         schema=pa.schema([("_row", pa.int64()), *[(c, pa.string()) for c in ds.field_codes]]))
+        pq.write_table(table, folder / "rows.parquet")
+        batches.append(batch_id)
+
+    with multiprocessing.get_context("spawn").Pool(len(batches)) as pool:
+        done = pool.map(_validate_elsewhere, batches)
+
+    assert [b for b, _ in done] == batches
+    assert all(n == len(build_suite(catalog.dataset(b.rsplit("-", 1)[0])).expectations) for b, n in done)
+    context = gx.get_context(mode="file", project_root_dir=settings.data_root)
+    assert sorted(a.name for a in context.data_sources.get(DATASOURCE).assets) == ids
+    assert sorted(s.name for s in context.suites.all()) == sorted(f"credit_{i}" for i in ids)
 
 
 # --- the demo city -----------------------------------------------------------------------------------
