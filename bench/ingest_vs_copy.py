@@ -514,12 +514,21 @@ def explain_check(con, catalog, batch_id: str, path: Path) -> dict:
     pass over the whole batch as one slice, JSON profile to ``path``, the plan (EXPLAIN, not
     run) beside it as .txt."""
     from credit.settings import get_settings
-    from warehouse.checks_sql import build_copies_sql, build_problem_sql, build_typed_sql
+    from warehouse.checks_sql import (
+        CODE_CHECKS_DDL,
+        build_code_checks_sql,
+        build_copies_sql,
+        build_problem_sql,
+        build_typed_sql,
+    )
 
     dataset = catalog.dataset(DATASET)
     (rows,) = get_settings().raw_root.glob(f"{DATASET}/*/batch_id={batch_id}/rows.parquet")
     for table, (sql, params) in (("copies", build_copies_sql(dataset)), ("typed", build_typed_sql(dataset))):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", {**params, "rows": str(rows)})
+    con.execute(CODE_CHECKS_DDL)
+    if code_checks := build_code_checks_sql(dataset):
+        con.execute(code_checks)
     sql, params = build_problem_sql(dataset)
     params = {**params, "register_ready": False}
     con.execute("PRAGMA enable_profiling = 'json'")

@@ -4,7 +4,8 @@
 CTE chain ``source -> normalized -> typed``; its result, materialized once as the
 temp table ``typed``, feeds two queries:
 - ``build_problem_sql``: the records that fail a check, with ``reasons``
-  (``code:FIELD`` strings) and ``evidence`` (JSON, e.g. the first copy of a duplicate);
+  (``code:FIELD`` strings) and ``evidence`` (JSON, e.g. the first copy of a duplicate),
+  after ``build_code_checks_sql`` has validated the slice's new codes;
 - ``build_clean_sql``: every other record, typed and ready for the clean layer. \
 Field codes are validated identifiers; every catalog value (allowed
 values, bounds, units, lengths) is a bound parameter.
@@ -91,7 +92,7 @@ def _checks(spec: FieldSpec, params: dict) -> tuple[list[tuple[str, str]], list[
         lo, hi = param("min", spec.code), param("max", spec.code)
         scalar.append((f"{t} < {lo}::DOUBLE OR {t} > {hi}::DOUBLE", f"'out_of_range' || {tag}"))
     if spec.type in _REASON_MACRO:
-        # Looked up from the code_checks CTE, which validates each distinct code once.
+        # Looked up from the temp table code_checks, which validates each distinct code once.
         lists.append(f"coalesce({ident(spec.code + '__r')}, [])")
     return scalar, lists
 
@@ -146,10 +147,34 @@ FROM keyed SEMI JOIN repeated_keys USING ({keys})"""
     return sql, {}
 
 
+CODE_CHECKS_DDL = "CREATE OR REPLACE TEMP TABLE code_checks (kind VARCHAR, code VARCHAR, found VARCHAR[])"
+
+
+def build_code_checks_sql(dataset: Dataset) -> str | None:
+    """Add to the temp table ``code_checks`` (``CODE_CHECKS_DDL``) the codes of ``typed`` not in it yet.
+
+    Each distinct code of a batch is validated once, however many rows and slices carry it:
+    ``found`` holds its reasons, [] when valid. None for a dataset without code fields.
+    """
+    code_fields = [f for f in dataset.fields if f.type in _REASON_MACRO]
+    if not code_fields:
+        return None
+    structs = ", ".join(f"{{'kind': '{f.type.value}', 'code': {ident(f.code)}}}" for f in code_fields)
+    return f"""
+INSERT INTO code_checks
+SELECT kind, code,
+    CASE kind WHEN 'uscc' THEN uscc_reasons(code)
+              WHEN 'org_code' THEN org_code_reasons(code)
+              ELSE resident_id_reasons(code) END
+FROM (SELECT DISTINCT c.kind, c.code FROM (SELECT unnest([{structs}]) AS c FROM typed) WHERE c.code IS NOT NULL)
+ANTI JOIN code_checks USING (kind, code)"""
+
+
 def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
     """Records of ``typed`` that fail a check: ``source_row``, ``reasons`` and ``evidence``.
 
-    Reads the temp tables ``typed`` and ``copies`` (see ``build_copies_sql``)."""
+    Reads the temp tables ``typed``, ``copies`` (see ``build_copies_sql``) and ``code_checks``
+    (see ``build_code_checks_sql``, run first on the same ``typed``)."""
     params: dict = {}
     fields = dataset.fields
     scalar: list[tuple[str, str]] = []
@@ -185,10 +210,6 @@ def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
     fails = " OR ".join([f"({c})" for c, _ in scalar] + [f"len({x}) > 0" for x in lists])
 
     code_fields = [f for f in fields if f.type in _REASON_MACRO]
-    code_structs = ", ".join(f"{{'kind': '{f.type.value}', 'code': {ident(f.code)}}}" for f in code_fields)
-    code_union = (f"SELECT unnest(c, recursive := true) FROM (SELECT unnest([{code_structs}]) AS c FROM typed) "
-                  "WHERE c.code IS NOT NULL") if code_fields else \
-        "SELECT NULL::VARCHAR AS kind, NULL::VARCHAR AS code WHERE false"
     code_joins = "".join(
         f"\n    LEFT JOIN (SELECT code, list_transform(found, lambda r: r || ':{f.code}') AS {ident(f.code + '__r')} "
         f"FROM code_checks WHERE kind = '{f.type.value}') {ident('j_' + f.code)} "
@@ -196,17 +217,7 @@ def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
         for f in code_fields
     )
     sql = f"""
-WITH codes AS (  -- each distinct code is validated once, however many rows carry it
-    SELECT DISTINCT kind, code FROM ({code_union})
-),
-code_checks AS (
-    SELECT kind, code,
-        CASE kind WHEN 'uscc' THEN uscc_reasons(code)
-                  WHEN 'org_code' THEN org_code_reasons(code)
-                  ELSE resident_id_reasons(code) END AS found
-    FROM codes
-),
-checked AS (
+WITH checked AS (
     SELECT typed.source_row, copies.copy_no, copies.first_row, {reasons} AS reasons,
         {"reg.name" if register_join else "NULL"} AS register_name
     FROM typed

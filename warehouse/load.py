@@ -29,8 +29,10 @@ from credit.settings import Settings
 from transforms.reasons import FILE_REASONS, message_zh
 from transforms.stage import MAX_QUARANTINED_VALUE, Manifest
 from warehouse.checks_sql import (
+    CODE_CHECKS_DDL,
     STAGED_ROWS,
     build_clean_sql,
+    build_code_checks_sql,
     build_code_rows_sql,
     build_code_sql,
     build_conflict_sql,
@@ -196,6 +198,7 @@ def check_and_write_clean(
                 "others VARCHAR[])")
     con.execute("CREATE OR REPLACE TEMP TABLE resent (orig_batch_id VARCHAR, orig_source_row BIGINT, "
                 "source_row BIGINT)")
+    con.execute(CODE_CHECKS_DDL)
     if not m.rows_staged:
         return 0
     out.mkdir(parents=True, exist_ok=True)
@@ -205,6 +208,7 @@ def check_and_write_clean(
     # Slices by position in the file: the Parquet reader skips the row groups outside it.
     typed_sql, typed_params = build_typed_sql(
         dataset, source=STAGED_ROWS.format(where=" WHERE file_row_number >= $first AND file_row_number < $stop"))
+    code_checks_sql = build_code_checks_sql(dataset)
     problem_sql, problem_params = build_problem_sql(dataset)
     if "register_ready" in problem_params:
         problem_params["register_ready"] = con.execute(
@@ -220,6 +224,8 @@ def check_and_write_clean(
         for part, first in enumerate(range(0, m.rows_staged, CHECK_SLICE_ROWS)):
             window = {"first": first, "stop": first + CHECK_SLICE_ROWS}
             con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {typed_sql}", typed_params | rows_param | window)
+            if code_checks_sql:
+                con.execute(code_checks_sql)
             con.execute(f"INSERT INTO problems {problem_sql}", problem_params)
             count += write_query(con, clean_sql, clean_params, out / f"part-{part}.parquet")
             if code_rows_sql:
@@ -235,6 +241,7 @@ def check_and_write_clean(
         sql, params = build_conflict_sql(dataset, "code_rows")
         con.execute(f"INSERT INTO code_conflicts {sql}", params)
     con.execute("DROP TABLE copies")
+    con.execute("DROP TABLE code_checks")
     return count
 
 
