@@ -387,7 +387,7 @@ def _decorate(rng: random.Random, code: str) -> str:
     return "".join(out)
 
 
-def _mutate(rng: random.Random, code: str) -> str:
+def damage_code(rng: random.Random, code: str) -> str:
     pos = rng.randrange(max(len(code), 1))
     match rng.randrange(6):
         case 0:
@@ -431,11 +431,11 @@ def _differential_inputs(n: int) -> list[str | None]:
         valid_uscc,
         valid_rid,
         valid_org,
-        lambda: _mutate(rng, valid_uscc()),
-        lambda: _mutate(rng, valid_uscc()),
-        lambda: _mutate(rng, valid_digit_uscc()),
-        lambda: _mutate(rng, valid_rid()),
-        lambda: _mutate(rng, valid_org()),
+        lambda: damage_code(rng, valid_uscc()),
+        lambda: damage_code(rng, valid_uscc()),
+        lambda: damage_code(rng, valid_digit_uscc()),
+        lambda: damage_code(rng, valid_rid()),
+        lambda: damage_code(rng, valid_org()),
         lambda: valid_digit_uscc()[:15] + "000",  # Excel damage (or, rarely, a valid code)
         lambda: rng.choice(USCC_SET) * 17 + rng.choice(USCC_SET),  # placeholders
         lambda: "0" * rng.randrange(1, 21),

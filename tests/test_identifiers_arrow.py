@@ -15,7 +15,7 @@ import random
 import duckdb
 import pyarrow as pa
 import pytest
-from test_identifiers import STDNUM_VALID_USCC, fullwidth, gb11714_check, make_rid
+from test_identifiers import STDNUM_VALID_USCC, damage_code, fullwidth, gb11714_check, make_rid
 from test_identifiers import make_uscc as make_uscc_parts
 
 from transforms import identifiers as ref
@@ -75,22 +75,15 @@ def inputs() -> list[str | None]:
         return "".join(chars)
 
     def mutate(code: str) -> str:
+        """The reference tests' damage (substitutions, drops, swaps, cuts), plus exotic characters and separators."""
         pos = rng.randrange(max(len(code), 1))
-        match rng.randrange(7):
+        match rng.randrange(4):
             case 0:
-                return code[:pos] + rng.choice(USCC_SET + "IOZSVX") + code[pos + 1 :]
-            case 1:
-                return code[:pos] + code[pos + 1 :]
-            case 2:
-                return code[:pos] + rng.choice(USCC_SET) + code[pos:]
-            case 3:
-                return code[:pos] + code[pos + 1 : pos + 2] + code[pos : pos + 1] + code[pos + 2 :]
-            case 4:
-                return code[: rng.randrange(len(code) + 1)]
-            case 5:
                 return code[:pos] + rng.choice(EXOTIC + ["号", "Ｏ", "ａ"]) + code[pos + 1 :]
-            case _:
+            case 1:
                 return code[:pos] + rng.choice(WHITESPACE + HYPHENS) + code[pos:]
+            case _:
+                return damage_code(rng, code)
 
     # Every single-character substitution of stdnum's valid codes (Done-when item 1).
     for code in STDNUM_VALID_USCC:
