@@ -65,7 +65,7 @@ lint: $(VENV)/.synced
 
 ## Browse the DAG runs of the demo: http://localhost:8080 (credentials printed by Airflow).
 airflow-ui: $(VENV)/.synced
-	$(PY) -c "from credit.airflow_env import airflow_environ; from credit.settings import get_settings; \
+	$(PY) -c "from credit.airflow_env import airflow_environ; from foundation.settings import get_settings; \
 	print('\n'.join(f'export {k}={v!r}' for k, v in airflow_environ(get_settings()).items()))" > $(VENV)/airflow.env
 	. $(VENV)/airflow.env && $(VENV)/bin/airflow standalone
 

@@ -68,7 +68,7 @@ def build_table(out: Path, rows: int, seed: int, threads: int, memory_limit: str
     """Write the typed penalty table unless an identical one (rows, seed, version) is there."""
     import duckdb
 
-    from credit.catalog import get_catalog
+    from foundation.catalog import get_catalog
     from warehouse.checks_sql import build_typed_sql
     from warehouse.identifier_sql import install_identifier_macros
     from warehouse.partitions import sql_path
@@ -188,8 +188,8 @@ def single_scan_sql(dataset) -> tuple[str, dict]:
 
     Column names are ``rule|field`` as in the expectations' meta; the last one counts key repeats.
     """
-    from credit.catalog import CODE_TYPES, FieldType
     from expectations.suites import typed_column
+    from foundation.catalog import CODE_TYPES, FieldType
 
     macro = {FieldType.USCC: "uscc_reasons", FieldType.ORG_CODE: "org_code_reasons",
              FieldType.RESIDENT_ID: "resident_id_reasons"}
@@ -239,11 +239,11 @@ def child(kind: str, path: Path, repeat: int, pandas_rows: int | None) -> dict:
     import duckdb
     import great_expectations as gx
 
-    from credit.catalog import get_catalog
-    from credit.settings import get_settings
     from expectations.duckdb_engine import configure_connection
     from expectations.run import RESULT_FORMAT
     from expectations.suites import build_suite
+    from foundation.catalog import get_catalog
+    from foundation.settings import get_settings
 
     dataset = get_catalog().dataset(DATASET)
     settings = get_settings()
@@ -327,7 +327,7 @@ def main() -> None:
         print("@@RESULT " + json.dumps(child(args.child, args.db, args.repeat, args.pandas_rows)), flush=True)
         return
 
-    from credit.settings import get_settings
+    from foundation.settings import get_settings
 
     settings = get_settings()
     print(f"{args.rows:,} rows of {DATASET}; DuckDB threads {settings.duckdb_threads}, "

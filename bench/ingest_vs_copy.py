@@ -234,7 +234,7 @@ def generate(out: Path, rows: int, seed: int, threads: int, memory_limit: str) -
     import duckdb
     import pyarrow as pa
 
-    from credit.catalog import get_catalog
+    from foundation.catalog import get_catalog
 
     dataset = get_catalog().dataset(DATASET)
     header = {f.code: f.name_zh for f in dataset.fields}
@@ -426,9 +426,9 @@ def child_baseline(args) -> dict:
 
 def child_ours(args) -> dict:
     os.environ["CREDIT_DATA_DIR"] = str(Path(args.workdir) / "data")
-    from credit.catalog import get_catalog
     from credit.pipeline import ingest_file
-    from credit.settings import get_settings
+    from foundation.catalog import get_catalog
+    from foundation.settings import get_settings
 
     settings, catalog = get_settings(), get_catalog()
     t0 = time.perf_counter()
@@ -443,8 +443,8 @@ def child_ours(args) -> dict:
 def child_phases(args) -> dict:
     os.environ["CREDIT_DATA_DIR"] = str(Path(args.workdir) / "data")
     import credit.pipeline as pipeline
-    from credit.catalog import get_catalog
-    from credit.settings import get_settings
+    from foundation.catalog import get_catalog
+    from foundation.settings import get_settings
     from warehouse.db import connect
 
     settings, catalog = get_settings(), get_catalog()
@@ -513,7 +513,7 @@ def explain_check(con, catalog, batch_id: str, path: Path) -> dict:
     """Profile the problem query (warehouse/checks_sql.py) on the loaded raw batch: one extra
     pass over the whole batch as one slice, JSON profile to ``path``, the plan (EXPLAIN, not
     run) beside it as .txt."""
-    from credit.settings import get_settings
+    from foundation.settings import get_settings
     from warehouse.checks_sql import (
         CODE_CHECKS_DDL,
         build_code_checks_sql,
@@ -671,7 +671,7 @@ def runs_settings(runs: dict) -> str:
 
 
 def main() -> None:
-    from credit.settings import get_settings
+    from foundation.settings import get_settings
 
     settings = get_settings()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

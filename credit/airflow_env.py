@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from credit.settings import PROJECT_ROOT, Settings
+from foundation.settings import PROJECT_ROOT, Settings
 
 WRITER_POOL = "warehouse_writer"  # one slot: DuckDB has one writer process at a time
 

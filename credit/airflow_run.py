@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 
 from credit.airflow_env import WRITER_POOL, airflow_environ, apply_airflow_environ
-from credit.settings import PROJECT_ROOT, Settings
+from foundation.settings import PROJECT_ROOT, Settings
 
 REGISTER_FIRST = "credit_ingest_legal_entity"
 

@@ -47,8 +47,8 @@ def _progress() -> Progress:
 
 
 def _context():
-    from credit.catalog import CatalogError, get_catalog
-    from credit.settings import get_settings
+    from foundation.catalog import CatalogError, get_catalog
+    from foundation.settings import get_settings
 
     try:
         return get_settings(), get_catalog()
@@ -160,7 +160,7 @@ def corrections_apply(
 ) -> None:
     """Re-check the quarantined records a corrections file fixes; those that pass move to clean."""
     from credit import pipeline
-    from credit.catalog import CatalogError
+    from foundation.catalog import CatalogError
     from warehouse.correction_file import CorrectionsFileError
 
     settings, cat = _context()
@@ -316,7 +316,7 @@ def demo_data(
     entities: Annotated[int, typer.Option(help="Number of legal entities in the register.")] = 3000,
 ) -> None:
     """Write the sample city's feeds to the inbox and the ground truth next to it."""
-    from credit.demo_city import generate
+    from sample_city import generate
 
     settings, _ = _context()
     with console.status("Writing the sample city of Rushan (371083)..."):
@@ -334,7 +334,7 @@ def ingest(
 ) -> None:
     """Stage, load and export one file (no Airflow)."""
     from credit import pipeline
-    from credit.catalog import CatalogError
+    from foundation.catalog import CatalogError
     from warehouse.db import connect
 
     settings, cat = _context()

@@ -16,8 +16,8 @@ from pathlib import Path, PurePosixPath
 
 import duckdb
 
-from credit.catalog import Catalog
-from credit.settings import Settings
+from foundation.catalog import Catalog
+from foundation.settings import Settings
 from transforms.stage import Manifest, batch_id_for, file_sha256, stage_file
 from warehouse.correction_file import CorrectionsReport, apply_corrections
 from warehouse.db import connect

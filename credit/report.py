@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from credit.catalog import Catalog, Disclosure, FieldType
-from credit.settings import Settings
+from foundation.catalog import Catalog, Disclosure, FieldType
+from foundation.settings import Settings
 from transforms.identifiers import resident_id_reasons, uscc_reasons
 from transforms.reasons import ALL_REASONS, FILE_REASONS
 from transforms.working_days import known_years

@@ -32,8 +32,8 @@ def credit_inbox_triage():
     def refuse_unroutable(run_id: str | None = None) -> int:
         """Ledger and archive every inbox file that has no dataset."""
         from credit import pipeline
-        from credit.catalog import get_catalog
-        from credit.settings import get_settings
+        from foundation.catalog import get_catalog
+        from foundation.settings import get_settings
         from warehouse.db import connect
 
         settings, catalog = get_settings(), get_catalog()

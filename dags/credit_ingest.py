@@ -26,7 +26,7 @@ import pendulum
 from airflow.sdk import Asset, dag, task
 
 from credit.airflow_env import WRITER_POOL
-from credit.catalog import Dataset, get_catalog
+from foundation.catalog import Dataset, get_catalog
 
 DEFAULT_ARGS = {"owner": "credit-data", "retries": 2, "retry_delay": timedelta(seconds=20)}
 START = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
@@ -52,9 +52,9 @@ def build_ingest_dag(dataset: Dataset):
         @task
         def discover() -> list[str]:
             """Files of this dataset waiting in the inbox (paths relative to it)."""
-            from credit.catalog import get_catalog
             from credit.pipeline import scan_inbox
-            from credit.settings import get_settings
+            from foundation.catalog import get_catalog
+            from foundation.settings import get_settings
 
             return [f.relpath for f in scan_inbox(get_settings(), get_catalog()) if f.dataset_id == dataset.id]
 
@@ -62,8 +62,8 @@ def build_ingest_dag(dataset: Dataset):
         def stage(relpath: str) -> dict[str, str]:
             """Read one file and stage it as Parquet; data problems become quarantine reasons."""
             from credit import pipeline
-            from credit.catalog import get_catalog
-            from credit.settings import get_settings
+            from foundation.catalog import get_catalog
+            from foundation.settings import get_settings
 
             settings = get_settings()
             path = pipeline.inbox_path(settings, relpath)
@@ -75,8 +75,8 @@ def build_ingest_dag(dataset: Dataset):
         def load(staged: list[dict[str, str] | None], run_id: str | None = None) -> dict[str, int]:
             """Load every staged batch (one writer), export Parquet, archive the files."""
             from credit import pipeline
-            from credit.catalog import get_catalog
-            from credit.settings import get_settings
+            from foundation.catalog import get_catalog
+            from foundation.settings import get_settings
             from warehouse.db import connect
 
             settings, catalog = get_settings(), get_catalog()
@@ -117,8 +117,8 @@ def build_ingest_dag(dataset: Dataset):
             """
             from airflow.sdk.exceptions import AirflowFailException
 
-            from credit.catalog import get_catalog
-            from credit.settings import get_settings
+            from foundation.catalog import get_catalog
+            from foundation.settings import get_settings
             from warehouse.code_gate import check_batches
             from warehouse.db import connect
 
@@ -139,9 +139,9 @@ def build_ingest_dag(dataset: Dataset):
             opened); stores the GX results and updates Data Docs under <data root>/gx/. Failed
             expectations are findings for the reviewers, not a task failure.
             """
-            from credit.catalog import get_catalog
-            from credit.settings import get_settings
             from expectations.run import gx_session, validate_batch
+            from foundation.catalog import get_catalog
+            from foundation.settings import get_settings
 
             batches = (totals or {}).get("loaded_batches", [])
             if not batches:
@@ -153,9 +153,9 @@ def build_ingest_dag(dataset: Dataset):
         @task(pool=WRITER_POOL)
         def record_validation(validations: list[dict]) -> int:
             """Write the expectation results to audit.expectation_results (one warehouse writer)."""
-            from credit.catalog import get_catalog
-            from credit.settings import get_settings
             from expectations.run import BatchValidation, record_results
+            from foundation.catalog import get_catalog
+            from foundation.settings import get_settings
             from warehouse.db import connect
 
             if not validations:

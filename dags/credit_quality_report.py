@@ -24,7 +24,7 @@ from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from credit.airflow_env import WRITER_POOL
-from credit.catalog import get_catalog
+from foundation.catalog import get_catalog
 
 TIME_ZONE = "Asia/Shanghai"
 
@@ -52,8 +52,8 @@ def credit_quality_report():
     @task(pool=WRITER_POOL)
     def scorecard() -> dict:
         """Recompute the five rates per batch, department, dataset and city; export them as Parquet."""
-        from credit.catalog import get_catalog
-        from credit.settings import get_settings
+        from foundation.catalog import get_catalog
+        from foundation.settings import get_settings
         from warehouse.db import connect
         from warehouse.scorecard import write_scorecard
 
@@ -70,9 +70,9 @@ def credit_quality_report():
         """Write the Chinese HTML report for the run's day; returns its path."""
         from zoneinfo import ZoneInfo
 
-        from credit.catalog import get_catalog
         from credit.report import build_report
-        from credit.settings import get_settings
+        from foundation.catalog import get_catalog
+        from foundation.settings import get_settings
         from warehouse.db import connect
 
         settings, catalog = get_settings(), get_catalog()

@@ -29,7 +29,7 @@ from great_expectations.compatibility.typing_extensions import override
 from great_expectations.datasource.fluent import SQLDatasource
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 
-from credit.settings import get_settings
+from foundation.settings import get_settings
 from warehouse.identifier_sql import install_identifier_macros
 from warehouse.value_sql import install_value_macros
 

@@ -36,14 +36,14 @@ from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 from great_expectations.exceptions import DataContextError  # noqa: E402
 
-from credit.catalog import Catalog, Dataset, FieldType  # noqa: E402
-from credit.settings import Settings  # noqa: E402
 from expectations.custom import mask, mask_ids  # noqa: E402
 from expectations.data_docs import SITE_VIEWS, make_offline  # noqa: E402
 from expectations.duckdb_engine import DuckDBDatasource, batch_connection  # noqa: E402
 from expectations.suites import build_suite, suite_name  # noqa: E402
+from foundation.catalog import Catalog, Dataset, FieldType  # noqa: E402
+from foundation.settings import Settings  # noqa: E402
+from foundation.sql_names import ident  # noqa: E402
 from warehouse.checks_sql import build_typed_sql  # noqa: E402
-from warehouse.sql_names import ident  # noqa: E402
 
 DATASOURCE = "credit_warehouse_batches"
 BATCH_DEFINITION = "batch"

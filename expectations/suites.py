@@ -13,7 +13,6 @@ from __future__ import annotations
 import great_expectations as gx
 from great_expectations.expectations import Expectation
 
-from credit.catalog import CODE_TYPES, Dataset, FieldSpec, FieldType
 from expectations.custom import (
     ExpectColumnPairValuesToBeParsed,
     ExpectColumnValuesToBeJoinedFromSet,
@@ -22,6 +21,7 @@ from expectations.custom import (
     ExpectColumnValuesToBeValidUscc,
     ExpectCompoundColumnsToNotRepeat,
 )
+from foundation.catalog import CODE_TYPES, Dataset, FieldSpec, FieldType
 from warehouse.checks_sql import TYPED
 
 SUITE_PREFIX = "credit_"

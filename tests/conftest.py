@@ -13,8 +13,8 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 import pytest  # noqa: E402
 
-from credit.catalog import get_catalog  # noqa: E402
-from credit.settings import Settings, get_settings  # noqa: E402
+from foundation.catalog import get_catalog  # noqa: E402
+from foundation.settings import Settings, get_settings  # noqa: E402
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from credit.catalog import CatalogError, header_key, load_catalog
-from credit.settings import PROJECT_ROOT
+from foundation.catalog import CatalogError, header_key, load_catalog
+from foundation.settings import PROJECT_ROOT
 
 REQUIRED_DATASETS = {
     "legal_entity", "admin_license", "admin_penalty", "tax_payment", "social_insurance", "housing_fund",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from test_ingest_files import csv_text, ingest, row
 
-from credit.demo_city import make_uscc
+from sample_city import make_uscc
 from warehouse.db import connect
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from test_ingest_files import csv_text, ingest, row
 
-from credit.demo_city import make_uscc
+from sample_city import make_uscc
 from warehouse.correction_file import CorrectionsFileError, apply_corrections
 from warehouse.db import connect
 

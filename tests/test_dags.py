@@ -8,14 +8,14 @@ import sys
 import pytest
 
 from credit.airflow_env import WRITER_POOL, apply_airflow_environ
-from credit.settings import PROJECT_ROOT
+from foundation.settings import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")
 def dagbag(tmp_path_factory):
     import os
 
-    from credit.settings import get_settings
+    from foundation.settings import get_settings
 
     os.environ["CREDIT_DATA_DIR"] = str(tmp_path_factory.mktemp("dagbag"))
     apply_airflow_environ(get_settings())

@@ -1,4 +1,4 @@
-"""The demo city (credit/demo_city.py): determinism, layout, routing and a truthful truth.
+"""The demo city (sample_city/): determinism, layout, routing and a truthful truth.
 
 The last tests re-read every feed with a small reference reader written from the loader's
 contract (row numbering, normalization, reasons) and check that it finds exactly the
@@ -24,8 +24,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from credit.catalog import CODE_TYPES, Dataset, FieldType, get_catalog, header_key
-from credit.demo_city import generate
+from foundation.catalog import CODE_TYPES, Dataset, FieldType, get_catalog, header_key
+from sample_city import generate
 from transforms import identifiers
 from transforms.reasons import ALL_REASONS
 
@@ -71,7 +71,7 @@ def test_same_seed_gives_identical_files_and_another_seed_differs(tmp_path, city
 def test_output_does_not_depend_on_string_hashing(tmp_path, city):
     """Another process with another PYTHONHASHSEED writes the same bytes (no set-order leaks)."""
     root = tmp_path / "subprocess"
-    code = f"from credit.demo_city import generate; generate({str(root)!r}, 371083, {SMALL})"
+    code = f"from sample_city import generate; generate({str(root)!r}, 371083, {SMALL})"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=Path(__file__).parents[1])
     assert _hashes(root) == _hashes(city)

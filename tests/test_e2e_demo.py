@@ -17,7 +17,7 @@ import pytest
 from conftest import credit_cli as _credit
 from conftest import truth_rows as _truth
 
-from warehouse.sql_names import ident, table
+from foundation.sql_names import ident, table
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def _warehouse(data_root: Path) -> duckdb.DuckDBPyConnection:
@@ -158,7 +158,7 @@ def test_dropping_the_same_files_again_adds_nothing(demo_copy):
 
 def test_code_error_rate_matches_the_injected_code_defects(demo_city):
     """重错码率 numerators and denominators, recomputed from the truth file and the raw layer."""
-    from credit.catalog import get_catalog
+    from foundation.catalog import get_catalog
     from transforms.identifiers import normalize_code, validate
 
     catalog = get_catalog()
@@ -243,7 +243,7 @@ def test_register_corrections_fix_exactly_the_code_defects_the_register_can_vouc
         text = unicodedata.normalize("NFKC", "".join((name or "").split())).replace("有限责任公司", "有限公司")
         return text or None
 
-    from credit.catalog import get_catalog
+    from foundation.catalog import get_catalog
     from transforms.identifiers import normalize_code
 
     catalog = get_catalog()

@@ -272,8 +272,8 @@ def test_an_unknown_batch_is_refused(settings, catalog):
 
 def _validate_elsewhere(batch_id: str) -> tuple[str, int]:
     """In a process of its own, as Airflow runs a validate task."""
-    from credit.catalog import get_catalog
-    from credit.settings import get_settings
+    from foundation.catalog import get_catalog
+    from foundation.settings import get_settings
 
     validation = validate_batch(get_settings(), get_catalog(), batch_id)
     return validation.batch_id, len(validation.results)

@@ -319,7 +319,7 @@ def test_cli_ingest_and_status(settings, tmp_path):
 
 
 def test_codes_are_cross_checked_against_the_register(settings, catalog, tmp_path):
-    from credit.demo_city import make_uscc
+    from sample_city import make_uscc
 
     def code(n: int) -> str:
         return make_uscc("91", "371083", f"MA{n:06d}")
@@ -369,7 +369,7 @@ def test_codes_are_cross_checked_against_the_register(settings, catalog, tmp_pat
 
 def test_one_subject_under_several_codes_is_counted_as_duplicate_codes(settings, catalog, tmp_path):
     """重码 also covers one subject reported under two well-formed codes; the register's own code is spared."""
-    from credit.demo_city import make_uscc
+    from sample_city import make_uscc
 
     def code(n: int) -> str:
         return make_uscc("91", "371083", f"MA{n:06d}")
@@ -406,8 +406,8 @@ def test_one_subject_under_several_codes_is_counted_as_duplicate_codes(settings,
 
 def test_checking_in_slices_gives_the_same_result_as_one_pass(catalog, tmp_path, monkeypatch):
     """A large batch is checked a slice of rows at a time; repeats and 重码 that span slices still count."""
-    from credit.demo_city import make_uscc
-    from credit.settings import get_settings
+    from foundation.settings import get_settings
+    from sample_city import make_uscc
     from warehouse import load
 
     other = make_uscc("91", "371083", "MA000777")

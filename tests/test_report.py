@@ -25,11 +25,11 @@ import pytest
 from conftest import credit_cli
 from test_scorecard import expected_scorecard
 
-from credit.catalog import Disclosure, FieldType, get_catalog
 from credit.report import collect, render
-from credit.settings import PROJECT_ROOT, Settings
+from foundation.catalog import Disclosure, FieldType, get_catalog
+from foundation.settings import PROJECT_ROOT, Settings
+from foundation.sql_names import ident, table
 from warehouse.scorecard import METRICS
-from warehouse.sql_names import ident, table
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -300,7 +300,7 @@ DAG_CHECK = """
 import json, os, sys
 sys.path.insert(0, {root!r})
 from credit.airflow_env import apply_airflow_environ
-from credit.settings import get_settings
+from foundation.settings import get_settings
 apply_airflow_environ(get_settings())
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder={dag!r})

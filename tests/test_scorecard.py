@@ -18,14 +18,14 @@ import duckdb
 import pytest
 from conftest import credit_cli, truth_rows
 
-from credit.catalog import CatalogError, FieldType, get_catalog
-from credit.demo_city import LATE_FEED
-from credit.settings import get_settings
+from foundation.catalog import CatalogError, FieldType, get_catalog
+from foundation.settings import get_settings
+from foundation.sql_names import ident, table
+from sample_city import LATE_FEED
 from transforms.identifiers import normalize_code, validate
 from transforms.reasons import CODE_REASONS, READ_REASONS, REGISTER_REASONS
 from transforms.working_days import known_years
 from warehouse.scorecard import LEVELS, METRICS, SCORECARD_COLUMNS, load_targets
-from warehouse.sql_names import ident, table
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CODE_REASON_PREFIXES = ("uscc_", "wrong_kind_", "not_in_register", "name_mismatch")

@@ -26,10 +26,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from credit.catalog import Dataset, header_key
+from foundation.catalog import Dataset, header_key
+from foundation.parquet_out import write_query
+from foundation.sql_names import ident
 from transforms.read_feed import Feed, FeedError, Reject, read_feed
-from warehouse.parquet_out import write_query
-from warehouse.sql_names import ident
 
 REJECT_SCHEMA = pa.schema(
     [("_row", pa.int64()), ("reasons", pa.list_(pa.string())), ("record", pa.string())]
@@ -132,7 +132,7 @@ def _csv_in_duckdb(path: Path, width: int, mapping: dict[int, str], dataset: Dat
     in rows.parquet: ``_row`` stays NULL (numbering rows would cost an ordered window over the
     whole file); readers take ``coalesce(_row, file_row_number + 1)``, see ``STAGED_ROWS``.
     """
-    from credit.settings import get_settings
+    from foundation.settings import get_settings
 
     settings = get_settings()
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"

@@ -13,8 +13,8 @@ values, bounds, units, lengths) is a bound parameter.
 
 from __future__ import annotations
 
-from credit.catalog import CODE_TYPES, Dataset, FieldSpec, FieldType
-from warehouse.sql_names import ident, param
+from foundation.catalog import CODE_TYPES, Dataset, FieldSpec, FieldType
+from foundation.sql_names import ident, param
 
 # A staged rows.parquet with ``_row`` filled in: the line-by-line reader writes each record's
 # ordinal, DuckDB's CSV path leaves it NULL and keeps the file in record order.

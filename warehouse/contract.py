@@ -8,10 +8,10 @@ contract cannot drift from what the export writes.
 
 from __future__ import annotations
 
-from credit.catalog import Catalog, FieldType
+from foundation.catalog import Catalog, FieldType
+from foundation.parquet_out import GROUP_ROWS
 from warehouse.db import clean_columns
 from warehouse.load import CHECK_SLICE_ROWS
-from warehouse.parquet_out import GROUP_ROWS
 from warehouse.scorecard import SCORECARD_COLUMNS
 
 _TYPE_DOC = {

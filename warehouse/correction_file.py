@@ -26,8 +26,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from credit.catalog import Catalog, Dataset, FieldType
-from credit.settings import Settings
+from foundation.catalog import Catalog, Dataset, FieldType
+from foundation.settings import Settings
 from transforms.identifiers import normalize_code, validate
 from transforms.read_feed import read_feed
 from transforms.stage import REJECT_SCHEMA, Manifest, file_sha256, row_schema

@@ -20,9 +20,9 @@ from datetime import datetime
 
 import duckdb
 
-from credit.catalog import CODE_TYPES, Dataset, FieldSpec
+from foundation.catalog import CODE_TYPES, Dataset, FieldSpec
+from foundation.sql_names import ident
 from warehouse.checks_sql import build_typed_sql, typed_name
-from warehouse.sql_names import ident
 
 CORRECTIONS_DDL = """
 CREATE SEQUENCE IF NOT EXISTS audit.correction_seq;

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import duckdb
 
-from credit.catalog import Catalog, Dataset, FieldType
-from credit.settings import Settings
+from foundation.catalog import Catalog, Dataset, FieldType
+from foundation.settings import Settings
+from foundation.sql_names import ident, table
 from transforms.reasons import CODE_REASONS, REGISTER_REASONS
 from warehouse.checks_sql import STAGED_ROW_NUMBER
 from warehouse.code_gate import GATE_DDL
 from warehouse.corrections import CORRECTIONS_DDL
 from warehouse.identifier_sql import install_identifier_macros
 from warehouse.partitions import sql_path
-from warehouse.sql_names import ident, table
 from warehouse.value_sql import install_value_macros
 
 FIXED_DDL = """

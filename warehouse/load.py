@@ -24,8 +24,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from credit.catalog import Catalog, Dataset
-from credit.settings import Settings
+from foundation.catalog import Catalog, Dataset
+from foundation.parquet_out import write_query
+from foundation.settings import Settings
+from foundation.sql_names import ident
 from transforms.reasons import FILE_REASONS, message_zh
 from transforms.stage import MAX_QUARANTINED_VALUE, Manifest
 from warehouse.checks_sql import (
@@ -42,9 +44,7 @@ from warehouse.checks_sql import (
 )
 from warehouse.corrections import match_resent, record_resent, undo_corrections
 from warehouse.db import id_salt, refresh_views
-from warehouse.parquet_out import write_query
 from warehouse.partitions import remove_batch, swap_in, temp_dir
-from warehouse.sql_names import ident
 
 
 class ConservationError(RuntimeError):

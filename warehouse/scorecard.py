@@ -45,12 +45,12 @@ import pyarrow as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from credit.catalog import Catalog, CatalogError, Dataset
-from credit.settings import Settings
+from foundation.catalog import Catalog, CatalogError, Dataset
+from foundation.settings import Settings
+from foundation.sql_names import ident, table
 from transforms.working_days import calendar_rows
 from warehouse.checks_sql import normalized_sql  # the loader's normalization: "filled" = not required_missing
 from warehouse.partitions import sql_path
-from warehouse.sql_names import ident, table
 
 METRICS = ("compliance", "completeness", "timeliness", "code_error", "correction")
 LEVELS = ("city", "department", "dataset", "department_dataset", "batch")

@@ -50,8 +50,8 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-from credit import demo_names as names
-from credit.catalog import Catalog, Dataset, FieldType, get_catalog
+from foundation.catalog import Catalog, Dataset, FieldType, get_catalog
+from sample_city import names
 from transforms.identifiers import (
     USCC_ALPHABET,
     gb11714_check_char,

@@ -287,6 +287,6 @@ def _cached(catalog_dir: str) -> Catalog:
 
 
 def get_catalog(catalog_dir: Path | None = None) -> Catalog:
-    from credit.settings import get_settings
+    from foundation.settings import get_settings
 
     return _cached(str(catalog_dir or get_settings().catalog_dir))

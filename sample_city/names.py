@@ -1,4 +1,4 @@
-"""Word lists for the demo city (credit/demo_city.py): people, places, firms, texts.
+"""Word lists for the demo city (sample_city/): people, places, firms, texts.
 
 Plain data, no logic. Place names are real towns of 乳山市 (Rushan, Weihai, Shandong);
 firm names are made up from common trade-name characters and industries.
