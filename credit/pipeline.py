@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import duckdb
@@ -20,7 +21,7 @@ from foundation.catalog import Catalog
 from foundation.settings import Settings
 from transforms.stage import Manifest, batch_id_for, file_sha256, stage_file
 from warehouse.correction_file import CorrectionsReport, apply_corrections
-from warehouse.db import connect
+from warehouse.db import open_warehouse
 from warehouse.load import LoadResult, load_staged, record_unrouted
 
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f;|&$`<>\\]")
@@ -138,13 +139,11 @@ def ingest_file(
         raise UnsafePathError(why)
     staged = stage(settings, catalog, path, dataset_id, department)
     sha = Manifest.read(staged).file_sha256
-    own = con is None
-    con = con or connect(settings, catalog)
-    try:
+    if con is None:
+        with open_warehouse(settings, catalog) as own:
+            result = load(own, settings, catalog, staged, replace=replace, run_id=run_id)
+    else:
         result = load(con, settings, catalog, staged, replace=replace, run_id=run_id)
-    finally:
-        if own:
-            con.close()
     archive_file(settings, path, sha)
     return result
 
@@ -163,11 +162,8 @@ def apply_corrections_file(
         raise UnsafePathError(why)
     if department is not None:
         catalog.department(department)
-    con = connect(settings, catalog)
-    try:
+    with open_warehouse(settings, catalog) as con:
         report = apply_corrections(con, settings, catalog, path, source=source, department=department, run_id=run_id)
-    finally:
-        con.close()
     archive_file(settings, path, report.file_sha256)
     return report
 
@@ -198,3 +194,63 @@ def refuse(
     )
     settle(settings, item.relpath)
     return result
+
+
+@dataclass
+class IngestRun:
+    """What one pass over inbox files did: a result per file, and the files that failed."""
+
+    results: list[LoadResult] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "<relpath>: <what went wrong>"
+
+    def totals(self) -> dict:
+        """Counts over the batches loaded now (a duplicate counts as a batch, not its rows)."""
+        fresh = [r for r in self.results if r.outcome != "duplicate"]
+        return {
+            "batches": len(self.results),
+            "rows_in": sum(r.rows_in for r in fresh),
+            "rows_loaded": sum(r.rows_loaded for r in fresh),
+            "rows_quarantined": sum(r.rows_quarantined for r in fresh),
+            "duplicates": len(self.results) - len(fresh),
+            "loaded_batches": [r.batch_id for r in fresh],
+        }
+
+
+def ingest_inbox_file(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    catalog: Catalog,
+    item: InboxFile,
+    staged: Path | None = None,
+    run_id: str | None = None,
+) -> LoadResult:
+    """One inbox file from start to end: refused when no dataset takes it, else staged (unless
+    ``staged`` says where it already is) and loaded; then archived and taken out of the inbox."""
+    if item.dataset_id is None:
+        return refuse(con, settings, item, run_id=run_id)
+    if staged is None:
+        staged = stage(settings, catalog, inbox_path(settings, item.relpath), item.dataset_id, item.department)
+    result = load(con, settings, catalog, staged, run_id=run_id)
+    settle(settings, item.relpath)
+    return result
+
+
+def ingest_inbox_files(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    catalog: Catalog,
+    work: Iterable[tuple[InboxFile, Path | None]],
+    *,
+    run_id: str | None = None,
+    on_file: Callable[[InboxFile], None] | None = None,
+) -> IngestRun:
+    """The ingest loop of the CLI and the DAGs: every file in turn; one that fails does not stop the others."""
+    run = IngestRun()
+    for item, staged in work:
+        if on_file:
+            on_file(item)
+        try:
+            run.results.append(ingest_inbox_file(con, settings, catalog, item, staged, run_id=run_id))
+        except Exception as exc:  # a bad file must not stop the others; it stays in the inbox
+            run.failed.append(f"{item.relpath}: {exc}")
+    return run

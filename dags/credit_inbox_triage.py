@@ -11,19 +11,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import dag, task
 
-from credit.airflow_env import WRITER_POOL
+from credit.dag_common import DEFAULT_ARGS, START, WRITER_POOL
+from foundation.catalog import get_catalog
+from foundation.settings import get_settings
 
 
 @dag(
     dag_id="credit_inbox_triage",
     schedule=timedelta(minutes=30),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START,
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "credit-data", "retries": 2, "retry_delay": timedelta(seconds=20)},
+    default_args=DEFAULT_ARGS,
     tags=["credit", "ingest"],
     doc_md=__doc__,
 )
@@ -32,20 +33,17 @@ def credit_inbox_triage():
     def refuse_unroutable(run_id: str | None = None) -> int:
         """Ledger and archive every inbox file that has no dataset."""
         from credit import pipeline
-        from foundation.catalog import get_catalog
-        from foundation.settings import get_settings
-        from warehouse.db import connect
+        from warehouse.db import open_warehouse
 
         settings, catalog = get_settings(), get_catalog()
-        refused = [f for f in pipeline.scan_inbox(settings, catalog) if f.dataset_id is None]
-        if refused:
-            con = connect(settings, catalog)
-            try:
-                for item in refused:
-                    pipeline.refuse(con, settings, item, run_id=run_id)
-            finally:
-                con.close()
-        return len(refused)
+        refused = [(f, None) for f in pipeline.scan_inbox(settings, catalog) if f.dataset_id is None]
+        if not refused:
+            return 0
+        with open_warehouse(settings, catalog) as con:
+            run = pipeline.ingest_inbox_files(con, settings, catalog, refused, run_id=run_id)
+        if run.failed:
+            raise RuntimeError("some files could not be refused:\n" + "\n".join(run.failed))
+        return len(run.results)
 
     refuse_unroutable()
 

@@ -20,27 +20,18 @@ files are done. Loading updates the asset `credit://warehouse/clean/<dataset>`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from airflow.sdk import dag, get_parsing_context, task
 
-import pendulum
-from airflow.sdk import Asset, dag, task
-
-from credit.airflow_env import WRITER_POOL
+from credit.dag_common import DEFAULT_ARGS, INGEST_EVERY, START, WRITER_POOL, clean_asset, ingest_dag_id
 from foundation.catalog import Dataset, get_catalog
-
-DEFAULT_ARGS = {"owner": "credit-data", "retries": 2, "retry_delay": timedelta(seconds=20)}
-START = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
-
-
-def clean_asset(dataset_id: str) -> Asset:
-    return Asset(name=f"clean_{dataset_id}", uri=f"credit://warehouse/clean/{dataset_id}")
+from foundation.settings import get_settings
 
 
 def build_ingest_dag(dataset: Dataset):
     @dag(
-        dag_id=f"credit_ingest_{dataset.id}",
+        dag_id=ingest_dag_id(dataset.id),
         description=f"{dataset.name_zh}: inbox -> staging -> warehouse",
-        schedule=timedelta(minutes=30),
+        schedule=INGEST_EVERY,
         start_date=START,
         catchup=False,
         max_active_runs=1,
@@ -53,8 +44,6 @@ def build_ingest_dag(dataset: Dataset):
         def discover() -> list[str]:
             """Files of this dataset waiting in the inbox (paths relative to it)."""
             from credit.pipeline import scan_inbox
-            from foundation.catalog import get_catalog
-            from foundation.settings import get_settings
 
             return [f.relpath for f in scan_inbox(get_settings(), get_catalog()) if f.dataset_id == dataset.id]
 
@@ -62,51 +51,28 @@ def build_ingest_dag(dataset: Dataset):
         def stage(relpath: str) -> dict[str, str]:
             """Read one file and stage it as Parquet; data problems become quarantine reasons."""
             from credit import pipeline
-            from foundation.catalog import get_catalog
-            from foundation.settings import get_settings
 
             settings = get_settings()
-            path = pipeline.inbox_path(settings, relpath)
             department = relpath.split("/", 1)[0]
-            staged = pipeline.stage(settings, get_catalog(), path, dataset.id, department)
+            staged = pipeline.stage(settings, get_catalog(), pipeline.inbox_path(settings, relpath), dataset.id,
+                                    department)
             return {"relpath": relpath, "staged": staged.name}
 
         @task(pool=WRITER_POOL, outlets=[clean_asset(dataset.id)], trigger_rule="all_done")
-        def load(staged: list[dict[str, str] | None], run_id: str | None = None) -> dict[str, int]:
+        def load(staged: list[dict[str, str] | None], run_id: str | None = None) -> dict:
             """Load every staged batch (one writer), export Parquet, archive the files."""
             from credit import pipeline
-            from foundation.catalog import get_catalog
-            from foundation.settings import get_settings
-            from warehouse.db import connect
+            from warehouse.db import open_warehouse
 
             settings, catalog = get_settings(), get_catalog()
-            totals = {"batches": 0, "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0, "duplicates": 0,
-                      "loaded_batches": []}
-            failed = []
-            con = connect(settings, catalog)
-            try:
-                # Index by length: iterating the lazy XCom sequence probes one past its end.
-                for item in (staged[i] for i in range(len(staged))):
-                    if not item:
-                        continue
-                    try:
-                        result = pipeline.load(con, settings, catalog, settings.staging / item["staged"], run_id=run_id)
-                    except Exception as exc:  # one bad batch must not stop the others
-                        failed.append(f"{item['relpath']}: {exc}")
-                        continue
-                    pipeline.settle(settings, item["relpath"])
-                    totals["batches"] += 1
-                    totals["duplicates"] += result.outcome == "duplicate"
-                    if result.outcome != "duplicate":
-                        totals["loaded_batches"].append(result.batch_id)
-                        totals["rows_in"] += result.rows_in
-                        totals["rows_loaded"] += result.rows_loaded
-                        totals["rows_quarantined"] += result.rows_quarantined
-            finally:
-                con.close()
-            if failed:
-                raise RuntimeError("some files could not be loaded:\n" + "\n".join(failed))
-            return totals
+            # Index by length: iterating the lazy XCom sequence probes one past its end.
+            work = [(pipeline.InboxFile(s["relpath"], s["relpath"].split("/", 1)[0], dataset.id),
+                     settings.staging / s["staged"]) for s in (staged[i] for i in range(len(staged))) if s]
+            with open_warehouse(settings, catalog) as con:
+                run = pipeline.ingest_inbox_files(con, settings, catalog, work, run_id=run_id)
+            if run.failed:
+                raise RuntimeError("some files could not be loaded:\n" + "\n".join(run.failed))
+            return run.totals()
 
         @task(pool=WRITER_POOL)
         def code_gate(totals: dict) -> int:
@@ -117,16 +83,11 @@ def build_ingest_dag(dataset: Dataset):
             """
             from airflow.sdk.exceptions import AirflowFailException
 
-            from foundation.catalog import get_catalog
-            from foundation.settings import get_settings
             from warehouse.code_gate import check_batches
-            from warehouse.db import connect
+            from warehouse.db import open_warehouse
 
-            con = connect(get_settings(), get_catalog())
-            try:
+            with open_warehouse(get_settings(), get_catalog()) as con:
                 findings = check_batches(con, totals["loaded_batches"])
-            finally:
-                con.close()
             if findings:
                 raise AirflowFailException("重错码率 above target:\n" + "\n".join(f.describe() for f in findings))
             return len(totals["loaded_batches"])
@@ -140,8 +101,6 @@ def build_ingest_dag(dataset: Dataset):
             expectations are findings for the reviewers, not a task failure.
             """
             from expectations.run import gx_session, validate_batch
-            from foundation.catalog import get_catalog
-            from foundation.settings import get_settings
 
             batches = (totals or {}).get("loaded_batches", [])
             if not batches:
@@ -154,17 +113,12 @@ def build_ingest_dag(dataset: Dataset):
         def record_validation(validations: list[dict]) -> int:
             """Write the expectation results to audit.expectation_results (one warehouse writer)."""
             from expectations.run import BatchValidation, record_results
-            from foundation.catalog import get_catalog
-            from foundation.settings import get_settings
-            from warehouse.db import connect
+            from warehouse.db import open_warehouse
 
             if not validations:
                 return 0
-            con = connect(get_settings(), get_catalog())
-            try:
+            with open_warehouse(get_settings(), get_catalog()) as con:
                 return record_results(con, [BatchValidation.from_dict(v) for v in validations])
-            finally:
-                con.close()
 
         totals = load(stage.expand(relpath=discover()))
         code_gate(totals)
@@ -173,5 +127,9 @@ def build_ingest_dag(dataset: Dataset):
     return ingest()
 
 
+# Airflow's dynamic-DAG guidance: a task process asks for one DAG, so build only that one.
+# Each DAG registers itself when built (auto_register); no module globals needed.
+_wanted = get_parsing_context().dag_id
 for _dataset in get_catalog().datasets.values():
-    globals()[f"credit_ingest_{_dataset.id}"] = build_ingest_dag(_dataset)
+    if _wanted is None or _wanted == ingest_dag_id(_dataset.id):
+        build_ingest_dag(_dataset)

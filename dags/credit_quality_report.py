@@ -16,22 +16,13 @@ Both tasks open the DuckDB warehouse, so both take the one-slot `warehouse_write
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import Asset, AssetAny, dag, task
+from airflow.sdk import AssetAny, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from credit.airflow_env import WRITER_POOL
+from credit.dag_common import DEFAULT_ARGS, START, TIME_ZONE, WRITER_POOL, clean_asset
 from foundation.catalog import get_catalog
-
-TIME_ZONE = "Asia/Shanghai"
-
-
-def clean_asset(dataset_id: str) -> Asset:
-    """The asset an ingest DAG's load task updates (same name and URI as in credit_ingest.py)."""
-    return Asset(name=f"clean_{dataset_id}", uri=f"credit://warehouse/clean/{dataset_id}")
+from foundation.settings import get_settings
 
 
 @dag(
@@ -41,10 +32,10 @@ def clean_asset(dataset_id: str) -> Asset:
         timetable=CronTriggerTimetable("0 7 * * *", timezone=TIME_ZONE),
         assets=AssetAny(*(clean_asset(d) for d in get_catalog().datasets)),
     ),
-    start_date=pendulum.datetime(2026, 1, 1, tz=TIME_ZONE),
+    start_date=START,
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "credit-data", "retries": 2, "retry_delay": timedelta(seconds=20)},
+    default_args=DEFAULT_ARGS,
     tags=["credit", "quality", "report"],
     doc_md=__doc__,
 )
@@ -52,17 +43,12 @@ def credit_quality_report():
     @task(pool=WRITER_POOL)
     def scorecard() -> dict:
         """Recompute the five rates per batch, department, dataset and city; export them as Parquet."""
-        from foundation.catalog import get_catalog
-        from foundation.settings import get_settings
-        from warehouse.db import connect
+        from warehouse.db import open_warehouse
         from warehouse.scorecard import write_scorecard
 
         settings, catalog = get_settings(), get_catalog()
-        con = connect(settings, catalog)
-        try:
+        with open_warehouse(settings, catalog) as con:
             result = write_scorecard(con, settings, catalog)
-        finally:
-            con.close()
         return {"rows": result.rows, "parquet": str(result.parquet), "outside_calendar": result.outside_calendar}
 
     @task(pool=WRITER_POOL)
@@ -71,17 +57,12 @@ def credit_quality_report():
         from zoneinfo import ZoneInfo
 
         from credit.report import build_report
-        from foundation.catalog import get_catalog
-        from foundation.settings import get_settings
-        from warehouse.db import connect
+        from warehouse.db import open_warehouse
 
         settings, catalog = get_settings(), get_catalog()
         as_of = dag_run.run_after.astimezone(ZoneInfo(TIME_ZONE)).date()
-        con = connect(settings, catalog)
-        try:
+        with open_warehouse(settings, catalog) as con:
             return str(build_report(con, settings, catalog, as_of))
-        finally:
-            con.close()
 
     scorecard() >> report()
 

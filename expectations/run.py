@@ -36,14 +36,15 @@ from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 from great_expectations.exceptions import DataContextError  # noqa: E402
 
-from expectations.custom import mask, mask_ids  # noqa: E402
 from expectations.data_docs import SITE_VIEWS, make_offline  # noqa: E402
 from expectations.duckdb_engine import DuckDBDatasource, batch_connection  # noqa: E402
 from expectations.suites import build_suite, suite_name  # noqa: E402
 from foundation.catalog import Catalog, Dataset, FieldType  # noqa: E402
 from foundation.settings import Settings  # noqa: E402
 from foundation.sql_names import ident  # noqa: E402
+from transforms.masking import mask_id, mask_ids_in_text  # noqa: E402
 from warehouse.checks_sql import build_typed_sql  # noqa: E402
+from warehouse.schema import EXPECTATION_RESULTS_DDL  # noqa: E402
 
 DATASOURCE = "credit_warehouse_batches"
 BATCH_DEFINITION = "batch"
@@ -52,24 +53,6 @@ EXAMPLES = 3  # unexpected values kept per expectation in the summary
 RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 10}
 _BATCH_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}-[0-9a-f]{16}$")  # warehouse batch ids: <dataset>-<sha256[:16]>
 
-RESULTS_DDL = """
-CREATE SCHEMA IF NOT EXISTS audit;
-CREATE TABLE IF NOT EXISTS audit.expectation_results (  -- GX results per batch (expectations/run.py)
-    batch_id VARCHAR NOT NULL,
-    dataset_id VARCHAR NOT NULL,
-    department VARCHAR NOT NULL,
-    suite VARCHAR NOT NULL,
-    expectation VARCHAR NOT NULL,     -- GX expectation type
-    rule VARCHAR,                     -- the quarantine reason it mirrors (valid_code: any identifier reason)
-    field VARCHAR,                    -- catalog field code ('' for the key rule)
-    "column" VARCHAR,                 -- the column(s) validated
-    success BOOLEAN NOT NULL,
-    element_count BIGINT,
-    unexpected_count BIGINT,
-    examples VARCHAR[],               -- a few unexpected values, codes and ID numbers masked
-    run_at TIMESTAMPTZ NOT NULL
-);
-"""
 
 
 class BatchNotFoundError(LookupError):
@@ -302,9 +285,7 @@ def _example(value: object, restricted: bool) -> str:
     if isinstance(value, list | tuple):  # a pair or several columns: the values given
         return " | ".join(_example(v, restricted) for v in value if v is not None)
     text = "" if value is None else str(value)
-    if restricted:
-        return str(mask(text))
-    return mask_ids(text)
+    return mask_id(text) if restricted else mask_ids_in_text(text)
 
 
 def build_docs(settings: Settings) -> Path:
@@ -320,7 +301,7 @@ def build_docs(settings: Settings) -> Path:
 
 def record_results(con: duckdb.DuckDBPyConnection, validations: list[BatchValidation]) -> int:
     """Replace each batch's rows in ``audit.expectation_results`` (the writer's connection); returns rows."""
-    con.execute(RESULTS_DDL)
+    con.execute(EXPECTATION_RESULTS_DDL)  # also on a connection not opened by warehouse.db.connect
     rows = [
         [v.batch_id, v.dataset_id, v.department, v.suite, r.expectation, r.rule, r.field, r.column, r.success,
          r.element_count, r.unexpected_count, r.examples, v.run_at]

@@ -182,10 +182,24 @@ class Catalog:
         ]
 
 
+def catalog_dir_or_default(catalog_dir: Path | None = None) -> Path:
+    """The catalog directory: the one given, else the settings' (``CREDIT_CATALOG_DIR`` or ``catalogs/``)."""
+    from foundation.settings import get_settings
+
+    return catalog_dir or get_settings().catalog_dir
+
+
+def read_catalog_file(relpath: str, catalog_dir: Path | None = None) -> object:
+    """One YAML file of the catalog directory, parsed; every catalog file is read through here."""
+    return _read_yaml(catalog_dir_or_default(catalog_dir) / relpath)
+
+
 def _read_yaml(path: Path) -> object:
     try:
         with path.open(encoding="utf-8") as fh:
             return yaml.safe_load(fh)
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read the catalog file: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
 
@@ -245,7 +259,7 @@ def load_catalog(catalog_dir: Path) -> Catalog:
     """Load and validate the whole catalog; raises CatalogError on the first broken file."""
     departments: dict[str, Department] = {}
     dept_path = catalog_dir / "departments.yaml"
-    raw_depts = _read_yaml(dept_path) or []
+    raw_depts = read_catalog_file("departments.yaml", catalog_dir) or []
     if not isinstance(raw_depts, list):
         raise CatalogError(f"{dept_path}: expected a list of departments")
     for i, item in enumerate(raw_depts):
@@ -257,7 +271,7 @@ def load_catalog(catalog_dir: Path) -> Catalog:
 
     periods: dict[str, PublicationPeriod] = {}
     period_path = catalog_dir / "publication_periods.yaml"
-    raw_periods = _read_yaml(period_path) or {}
+    raw_periods = read_catalog_file("publication_periods.yaml", catalog_dir) or {}
     if not isinstance(raw_periods, dict):
         raise CatalogError(f"{period_path}: expected a mapping of period id to rule")
     for key, item in raw_periods.items():
@@ -287,6 +301,4 @@ def _cached(catalog_dir: str) -> Catalog:
 
 
 def get_catalog(catalog_dir: Path | None = None) -> Catalog:
-    from foundation.settings import get_settings
-
-    return _cached(str(catalog_dir or get_settings().catalog_dir))
+    return _cached(str(catalog_dir_or_default(catalog_dir)))

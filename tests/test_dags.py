@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.integration
+
 from credit.airflow_env import WRITER_POOL, apply_airflow_environ
 from foundation.settings import PROJECT_ROOT
 
@@ -65,3 +67,16 @@ def test_dag_files_import_nothing_heavy(dag_file):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1:] in ([], [""])
+
+
+def test_a_task_process_builds_only_its_own_dag(dagbag, monkeypatch):
+    """Airflow sets the parsing context in a task's process: the ingest file then builds that DAG alone."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "credit_ingest_admin_penalty")
+    one = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "credit_ingest.py"))
+    assert one.import_errors == {}
+    assert set(one.dag_ids) == {"credit_ingest_admin_penalty"}
+    monkeypatch.delenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID")
+    every = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "credit_ingest.py"))
+    assert len(every.dag_ids) == len({d for d in dagbag.dag_ids if d.startswith("credit_ingest_")}) > 1

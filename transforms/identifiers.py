@@ -24,13 +24,11 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from pathlib import Path
 
-import yaml
-
+from foundation.catalog import CatalogError, read_catalog_file
 from transforms.divisions import division_codes
 
-AUTHORITIES_FILE = Path(__file__).resolve().parents[1] / "catalogs/reference/uscc_authorities.yaml"
+AUTHORITIES_FILE = "reference/uscc_authorities.yaml"  # in the catalog directory
 
 # --- normalization --------------------------------------------------------------------------
 
@@ -99,8 +97,10 @@ def rid_check_char(first17: str) -> str:
 
 @cache
 def uscc_authority_pairs() -> frozenset[tuple[str, str]]:
-    """Allowed (pos 1, pos 2) pairs, read from catalogs/reference/uscc_authorities.yaml."""
-    data = yaml.safe_load(AUTHORITIES_FILE.read_text(encoding="utf-8"))
+    """Allowed (pos 1, pos 2) pairs, read from the catalog's reference/uscc_authorities.yaml."""
+    data = read_catalog_file(AUTHORITIES_FILE)
+    if not isinstance(data, dict):
+        raise CatalogError(f"{AUTHORITIES_FILE}: expected a mapping of authority to its categories")
     return frozenset(
         (str(authority), str(category))
         for authority, entry in data.items()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from foundation.catalog import CODE_TYPES, Dataset, FieldSpec, FieldType
 from foundation.sql_names import ident, param
+from transforms.masking import mask_id_sql
 
 # A staged rows.parquet with ``_row`` filled in: the line-by-line reader writes each record's
 # ordinal, DuckDB's CSV path leaves it NULL and keeps the file in record order.
@@ -247,7 +248,7 @@ def _subject_key(dataset: Dataset) -> str:
 def build_clean_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict]:
     """The rows of ``typed`` that are not in ``problems_table`` (bind ``$salt`` if present).
 
-    Columns follow ``warehouse.db.clean_columns`` without ``batch_id`` (a partition column).
+    Columns follow ``warehouse.schema.clean_columns`` without ``batch_id`` (a partition column).
     A resident ID leaves as a masked value plus a salted hash, never in clear.
     """
     params: dict = {}
@@ -255,8 +256,7 @@ def build_clean_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict]:
     for spec in dataset.fields:
         col, name = typed_name(spec), ident(spec.code)
         if spec.type is FieldType.RESIDENT_ID:
-            exprs.append(f"CASE WHEN {col} IS NOT NULL THEN left({col}, 6) || repeat('*', length({col}) - 10) "
-                         f"|| right({col}, 4) END AS {name}")
+            exprs.append(f"{mask_id_sql(col)} AS {name}")
             exprs.append(f"CASE WHEN {col} IS NOT NULL THEN sha256($salt || {col}) END AS {ident(spec.code + '_HASH')}")
         else:
             exprs.append(f"{col} AS {name}")

@@ -13,18 +13,6 @@ from dataclasses import dataclass
 
 import duckdb
 
-GATE_DDL = """
-CREATE TABLE IF NOT EXISTS audit.gate_findings (
-    batch_id VARCHAR PRIMARY KEY,
-    dataset_id VARCHAR NOT NULL,
-    department VARCHAR NOT NULL,
-    codes_received BIGINT NOT NULL,
-    codes_bad BIGINT NOT NULL,
-    rate DOUBLE NOT NULL,
-    threshold DOUBLE NOT NULL
-)
-"""
-
 
 @dataclass(frozen=True)
 class GateFinding:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from foundation.catalog import Catalog, FieldType
 from foundation.parquet_out import GROUP_ROWS
-from warehouse.db import clean_columns
 from warehouse.load import CHECK_SLICE_ROWS
+from warehouse.schema import clean_columns
 from warehouse.scorecard import SCORECARD_COLUMNS
 
 _TYPE_DOC = {

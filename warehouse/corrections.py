@@ -24,29 +24,6 @@ from foundation.catalog import CODE_TYPES, Dataset, FieldSpec
 from foundation.sql_names import ident
 from warehouse.checks_sql import build_typed_sql, typed_name
 
-CORRECTIONS_DDL = """
-CREATE SEQUENCE IF NOT EXISTS audit.correction_seq;
-CREATE TABLE IF NOT EXISTS audit.corrections (
-    correction_id BIGINT PRIMARY KEY DEFAULT nextval('audit.correction_seq'),
-    applied_at TIMESTAMPTZ NOT NULL,
-    source_kind VARCHAR NOT NULL,     -- corrections_file | resent
-    source VARCHAR,                   -- who sent it: a department or the register authority
-    source_file VARCHAR NOT NULL,
-    file_sha256 VARCHAR,
-    dataset_id VARCHAR,
-    department VARCHAR,
-    orig_batch_id VARCHAR,            -- the quarantined record ...
-    orig_source_row BIGINT,
-    field VARCHAR,
-    old_code VARCHAR,
-    new_code VARCHAR,
-    outcome VARCHAR NOT NULL,         -- corrected | still_invalid | no_match | conflicting | invalid_new_code
-    reasons VARCHAR[],                -- why it did not take
-    corrected_batch_id VARCHAR,       -- ... and where its corrected version lives
-    corrected_source_row BIGINT
-);
-"""
-
 # A record quarantined only as a repeated copy has nothing to correct.
 _CORRECTABLE = "len(list_filter(q.reasons, lambda r: r <> 'duplicate_row')) > 0"
 

@@ -43,8 +43,9 @@ from warehouse.checks_sql import (
     build_typed_sql,
 )
 from warehouse.corrections import match_resent, record_resent, undo_corrections
-from warehouse.db import id_salt, refresh_views
+from warehouse.db import id_salt
 from warehouse.partitions import remove_batch, swap_in, temp_dir
+from warehouse.schema import refresh_views
 
 
 class ConservationError(RuntimeError):

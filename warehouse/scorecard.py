@@ -42,10 +42,9 @@ from typing import Literal
 
 import duckdb
 import pyarrow as pa
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from foundation.catalog import Catalog, CatalogError, Dataset
+from foundation.catalog import Catalog, CatalogError, Dataset, read_catalog_file
 from foundation.settings import Settings
 from foundation.sql_names import ident, table
 from transforms.working_days import calendar_rows
@@ -104,10 +103,7 @@ class Target(BaseModel):
 def load_targets(catalog_dir: Path) -> dict[str, Target]:
     """The five targets from ``quality_targets.yaml``; raises CatalogError naming the file and metric."""
     path = catalog_dir / "quality_targets.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CatalogError(f"{path}: cannot read the quality targets: {exc}") from exc
+    raw = read_catalog_file(path.name, catalog_dir)
     if not isinstance(raw, dict) or set(raw) != set(METRICS):
         found = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
         raise CatalogError(f"{path}: expected exactly the metrics {', '.join(METRICS)}; found {found}")
@@ -282,7 +278,6 @@ def write_scorecard(con: duckdb.DuckDBPyConnection, settings: Settings, catalog:
         con.execute(f"INSERT INTO scorecard_counts {sql}", params)
     con.execute(_ADDITIVE)
     con.execute(_LONG)
-    con.execute("CREATE SCHEMA IF NOT EXISTS mart")
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(_FINAL, {"levels": list(LEVELS), "metrics": list(METRICS)})

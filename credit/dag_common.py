@@ -1,0 +1,29 @@
+"""What every DAG file shares: default arguments, start date, time zone and the asset definitions.
+
+Imported at DAG-parse time, so it stays light: Airflow's SDK and the standard library only.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset
+
+from credit.airflow_env import WRITER_POOL
+
+TIME_ZONE = "Asia/Shanghai"
+START = pendulum.datetime(2026, 1, 1, tz=TIME_ZONE)
+DEFAULT_ARGS = {"owner": "credit-data", "retries": 2, "retry_delay": timedelta(seconds=20)}
+INGEST_EVERY = timedelta(minutes=30)
+
+__all__ = ["DEFAULT_ARGS", "INGEST_EVERY", "START", "TIME_ZONE", "WRITER_POOL", "clean_asset", "ingest_dag_id"]
+
+
+def ingest_dag_id(dataset_id: str) -> str:
+    return f"credit_ingest_{dataset_id}"
+
+
+def clean_asset(dataset_id: str) -> Asset:
+    """The asset an ingest DAG's load task updates and the quality report is scheduled on."""
+    return Asset(name=f"clean_{dataset_id}", uri=f"credit://warehouse/clean/{dataset_id}")

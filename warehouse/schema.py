@@ -1,0 +1,255 @@
+"""Every table and view of the warehouse, in one place: the DDL and ``ensure_schema``.
+
+Schemas: ``raw`` (as received, all text, per dataset), ``clean`` (typed, per dataset,
+plus the ``subjects`` dimension), ``quarantine.rows`` (every rejected record with its
+reasons), ``audit`` (the batch ledger, every file arrival, codes, corrections, gate
+findings, expectation results), ``ref`` (reference tables of the identifier engine),
+``mart`` (the scorecard). The bulk of the data lives in Parquet partitions
+(``<data root>/raw/`` restricted, ``<data root>/parquet/`` the exported clean layer);
+``raw.<dataset>`` and ``clean.<dataset>`` are views over them, so a batch is written
+once and downstream systems read the very files the warehouse queries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from foundation.catalog import Catalog, Dataset, FieldType
+from foundation.settings import Settings
+from foundation.sql_names import ident, table
+from transforms.reasons import CODE_REASONS, REGISTER_REASONS
+from warehouse.checks_sql import STAGED_ROW_NUMBER
+from warehouse.partitions import sql_path
+
+FIXED_DDL = """
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS clean;
+CREATE SCHEMA IF NOT EXISTS quarantine;
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE SCHEMA IF NOT EXISTS mart;
+CREATE TABLE IF NOT EXISTS audit.batches (
+    batch_id VARCHAR PRIMARY KEY,
+    dataset_id VARCHAR,
+    department VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    file_bytes BIGINT,
+    format VARCHAR,
+    encoding VARCHAR,
+    received_at TIMESTAMPTZ,
+    loaded_at TIMESTAMPTZ,
+    rows_in BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    status VARCHAR NOT NULL,          -- loaded | rejected | empty
+    file_reasons VARCHAR[],
+    message_zh VARCHAR,
+    header_map JSON,
+    unmapped_headers VARCHAR[],
+    run_id VARCHAR,
+    CHECK (rows_in = rows_loaded + rows_quarantined)
+);
+CREATE SEQUENCE IF NOT EXISTS audit.arrival_seq;
+CREATE TABLE IF NOT EXISTS audit.arrivals (
+    arrival_id BIGINT PRIMARY KEY DEFAULT nextval('audit.arrival_seq'),
+    batch_id VARCHAR NOT NULL,
+    department VARCHAR,
+    source_file VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    seen_at TIMESTAMPTZ NOT NULL,
+    outcome VARCHAR NOT NULL          -- loaded | replaced | duplicate
+);
+CREATE TABLE IF NOT EXISTS quarantine.rows (
+    batch_id VARCHAR NOT NULL,
+    dataset_id VARCHAR,
+    department VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL,
+    source_row BIGINT,
+    reasons VARCHAR[] NOT NULL,
+    message_zh VARCHAR NOT NULL,
+    record JSON,
+    evidence JSON,
+    status VARCHAR NOT NULL DEFAULT 'open',  -- open | corrected
+    corrected_at TIMESTAMPTZ,
+    corrected_by VARCHAR              -- the batch that carried the corrected record
+);
+CREATE TABLE IF NOT EXISTS audit.batch_codes (  -- every distinct USCC a batch carried (重错码率)
+    batch_id VARCHAR NOT NULL,
+    dataset_id VARCHAR NOT NULL,
+    department VARCHAR NOT NULL,
+    field VARCHAR NOT NULL,
+    code VARCHAR NOT NULL,
+    erroneous BOOLEAN NOT NULL,       -- 错码: malformed, failed a check, or not the subject's (register)
+    duplicate BOOLEAN NOT NULL        -- 重码: reported under two or more subject names in the batch
+);
+CREATE TABLE IF NOT EXISTS audit.code_conflicts (  -- the evidence behind 重码, for reviewers
+    batch_id VARCHAR NOT NULL,
+    dataset_id VARCHAR NOT NULL,
+    department VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,            -- one_code_several_names | one_name_several_codes
+    code VARCHAR,                     -- the code reported under several names ...
+    name_key VARCHAR,                 -- ... or the subject (name_key) reported under several codes
+    others VARCHAR[] NOT NULL         -- the names, or the codes, as received in the batch
+);
+CREATE SCHEMA IF NOT EXISTS ref;
+CREATE OR REPLACE TABLE ref.dataset_thresholds (dataset_id VARCHAR PRIMARY KEY, code_error_threshold DOUBLE);
+CREATE OR REPLACE VIEW audit.code_error_rate AS
+WITH codes AS (
+    SELECT b.department, b.dataset_id, c.code, bool_or(c.erroneous) AS erroneous, bool_or(c.duplicate) AS duplicate
+    FROM audit.batch_codes c JOIN audit.batches b USING (batch_id)
+    GROUP BY ALL
+)
+SELECT department, dataset_id,
+    count(DISTINCT code) AS codes_received,
+    count(DISTINCT code) FILTER (WHERE erroneous) AS codes_erroneous,
+    count(DISTINCT code) FILTER (WHERE duplicate) AS codes_duplicate,
+    count(DISTINCT code) FILTER (WHERE erroneous OR duplicate) AS codes_bad,
+    count(DISTINCT code) FILTER (WHERE erroneous OR duplicate) / count(DISTINCT code) AS rate,
+    min(t.code_error_threshold) AS threshold
+FROM codes LEFT JOIN ref.dataset_thresholds t USING (dataset_id)
+GROUP BY GROUPING SETS ((department, dataset_id), (department), ())
+ORDER BY department NULLS LAST, dataset_id NULLS FIRST;
+CREATE TABLE IF NOT EXISTS clean.subjects (
+    subject_key VARCHAR PRIMARY KEY,
+    subject_kind VARCHAR NOT NULL,    -- legal_entity | natural_person | unidentified
+    uscc VARCHAR,
+    name VARCHAR,
+    in_register BOOLEAN NOT NULL,
+    first_batch VARCHAR NOT NULL,
+    last_batch VARCHAR NOT NULL
+);
+"""
+
+CLEAN_TYPES = {
+    FieldType.DATE: "DATE",
+    FieldType.AMOUNT: "DECIMAL(18, 6)",
+    FieldType.INTEGER: "BIGINT",
+}
+
+
+def clean_columns(dataset: Dataset) -> list[tuple[str, str]]:
+    """(column, type) of ``clean.<dataset>``; a resident ID is kept masked plus a salted hash."""
+    columns = [("batch_id", "VARCHAR"), ("source_row", "BIGINT"), ("subject_key", "VARCHAR")]
+    for spec in dataset.fields:
+        columns.append((spec.code, CLEAN_TYPES.get(spec.type, "VARCHAR")))
+        if spec.type is FieldType.RESIDENT_ID:
+            columns.append((f"{spec.code}_HASH", "VARCHAR"))
+    return columns
+
+
+def raw_columns(dataset: Dataset) -> list[tuple[str, str]]:
+    return [("batch_id", "VARCHAR"), ("source_row", "BIGINT")] + [(c, "VARCHAR") for c in dataset.field_codes]
+
+
+def _empty_view(columns: list[tuple[str, str]]) -> str:
+    return "SELECT " + ", ".join(f"NULL::{t} AS {ident(c)}" for c, t in columns) + " WHERE false"
+
+
+def _parquet_view(folder: Path, columns: list[tuple[str, str]], exprs: dict[str, str]) -> str:
+    """A view over every partition under ``folder``, or an empty one with the same columns.
+
+    ``exprs`` gives a column's SQL where it is not simply the Parquet column of that name.
+    """
+    if not any(folder.glob("*/*/*.parquet")):
+        return _empty_view(columns)
+    select = ", ".join(f"({exprs.get(c, ident(c))})::{t} AS {ident(c)}" for c, t in columns)
+    pattern = sql_path(folder / "*" / "*" / "*.parquet")
+    return (f"SELECT {select} FROM read_parquet({pattern}, hive_partitioning = true, "
+            "hive_types_autocast = false, union_by_name = true, file_row_number = true)")
+
+
+def refresh_views(con: duckdb.DuckDBPyConnection, settings: Settings, dataset: Dataset) -> None:
+    raw = raw_columns(dataset)
+    con.execute(f"CREATE OR REPLACE VIEW {table('raw', dataset.id)} AS "
+                + _parquet_view(settings.raw_root / dataset.id, raw, {"source_row": STAGED_ROW_NUMBER}))
+    con.execute(f"CREATE OR REPLACE VIEW {table('clean', dataset.id)} AS "
+                + _parquet_view(settings.parquet_root / dataset.id, clean_columns(dataset), {}))
+
+
+def _correction_view() -> str:
+    """纠正率: quarantined records with a code defect, and how many a correction has fixed since."""
+    codes = ", ".join("'" + code + "'" for code in sorted({**CODE_REASONS, **REGISTER_REASONS}))  # our constants
+    return f"""
+CREATE OR REPLACE VIEW audit.correction_rate AS
+WITH detected AS (
+    SELECT department, dataset_id, status FROM quarantine.rows
+    WHERE list_has_any(list_transform(reasons, lambda r: split_part(r, ':', 1)), [{codes}])
+)
+SELECT department, dataset_id,
+    count(*) AS rows_detected,
+    count(*) FILTER (WHERE status = 'corrected') AS rows_corrected,
+    count(*) FILTER (WHERE status = 'open') AS rows_open,
+    count(*) FILTER (WHERE status = 'corrected') / nullif(count(*), 0) AS rate
+FROM detected
+GROUP BY GROUPING SETS ((department, dataset_id), (department), ())
+ORDER BY department NULLS LAST, dataset_id NULLS FIRST"""
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: Catalog, settings: Settings) -> None:
+    """Create what is missing and refresh the catalog-driven parts (thresholds, views over Parquet)."""
+    con.execute(FIXED_DDL)
+    con.execute(CORRECTIONS_DDL)
+    con.execute(_correction_view())
+    con.execute(GATE_DDL)
+    con.execute(EXPECTATION_RESULTS_DDL)
+    con.executemany("INSERT INTO ref.dataset_thresholds VALUES (?, ?)",
+                    [[d.id, d.code_error_threshold] for d in catalog.datasets.values()])
+    for dataset in catalog.datasets.values():
+        refresh_views(con, settings, dataset)
+
+
+GATE_DDL = """
+CREATE TABLE IF NOT EXISTS audit.gate_findings (
+    batch_id VARCHAR PRIMARY KEY,
+    dataset_id VARCHAR NOT NULL,
+    department VARCHAR NOT NULL,
+    codes_received BIGINT NOT NULL,
+    codes_bad BIGINT NOT NULL,
+    rate DOUBLE NOT NULL,
+    threshold DOUBLE NOT NULL
+)
+"""
+
+CORRECTIONS_DDL = """
+CREATE SEQUENCE IF NOT EXISTS audit.correction_seq;
+CREATE TABLE IF NOT EXISTS audit.corrections (
+    correction_id BIGINT PRIMARY KEY DEFAULT nextval('audit.correction_seq'),
+    applied_at TIMESTAMPTZ NOT NULL,
+    source_kind VARCHAR NOT NULL,     -- corrections_file | resent
+    source VARCHAR,                   -- who sent it: a department or the register authority
+    source_file VARCHAR NOT NULL,
+    file_sha256 VARCHAR,
+    dataset_id VARCHAR,
+    department VARCHAR,
+    orig_batch_id VARCHAR,            -- the quarantined record ...
+    orig_source_row BIGINT,
+    field VARCHAR,
+    old_code VARCHAR,
+    new_code VARCHAR,
+    outcome VARCHAR NOT NULL,         -- corrected | still_invalid | no_match | conflicting | invalid_new_code
+    reasons VARCHAR[],                -- why it did not take
+    corrected_batch_id VARCHAR,       -- ... and where its corrected version lives
+    corrected_source_row BIGINT
+);
+"""
+
+EXPECTATION_RESULTS_DDL = """
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE TABLE IF NOT EXISTS audit.expectation_results (  -- GX results per batch (expectations/run.py)
+    batch_id VARCHAR NOT NULL,
+    dataset_id VARCHAR NOT NULL,
+    department VARCHAR NOT NULL,
+    suite VARCHAR NOT NULL,
+    expectation VARCHAR NOT NULL,     -- GX expectation type
+    rule VARCHAR,                     -- the quarantine reason it mirrors (valid_code: any identifier reason)
+    field VARCHAR,                    -- catalog field code ('' for the key rule)
+    "column" VARCHAR,                 -- the column(s) validated
+    success BOOLEAN NOT NULL,
+    element_count BIGINT,
+    unexpected_count BIGINT,
+    examples VARCHAR[],               -- a few unexpected values, codes and ID numbers masked
+    run_at TIMESTAMPTZ NOT NULL
+);
+"""
