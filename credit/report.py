@@ -6,15 +6,14 @@ place of the Great Expectations Data Docs. Out: ``<data root>/reports/quality-re
 and ``latest.html``, each written to a temporary file and renamed.
 
 The page loads nothing from the network: styles are inline, charts are inline SVG drawn by
-matplotlib with their labels kept as text. Restricted data stays out: example records come only
-from datasets that are not ``authorized`` (授权查询), every resident ID value is masked
+matplotlib with their labels kept as text (credit/report_charts.py). Restricted data stays out:
+example records come only from datasets that are not ``authorized`` (授权查询), every resident ID value is masked
 (first 6 and last 4 characters), and the finished page is scanned for anything that still
 looks like a valid resident ID before it is written.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -30,9 +29,11 @@ from zoneinfo import ZoneInfo
 import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from credit.report_charts import trend_svg
 from foundation.catalog import Catalog, Disclosure, FieldType
 from foundation.settings import Settings
 from transforms.identifiers import resident_id_reasons, uscc_reasons
+from transforms.masking import mask_id, mask_ids_in_text
 from transforms.reasons import ALL_REASONS, FILE_REASONS
 from transforms.working_days import known_years
 from warehouse.scorecard import METRICS, Target, load_targets
@@ -43,7 +44,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOP_REASONS = 10
 EXAMPLES_PER_REASON = 3
 MAX_SHOWN = 60  # characters of an example value
-ID_RUN = re.compile(r"\d{17}[\dX]|\d{15}")  # GB 11643 (18) and the old 15-digit resident ID
 SHORT_NAMES = {"compliance": "合规率", "completeness": "完整率", "timeliness": "及时率", "code_error": "重错码率",
                "correction": "纠正率"}
 
@@ -138,23 +138,6 @@ def format_rate(metric: str, value: float | None) -> str:
     return f"{value:.4%}" if metric == "code_error" else f"{value:.2%}"
 
 
-def mask_id(text: str) -> str:
-    """110105********002X: the first 6 and last 4 characters, as in the clean layer."""
-    if len(text) <= 10:
-        return "*" * len(text)
-    return text[:6] + "*" * (len(text) - 10) + text[-4:]
-
-
-def _has_birth_date(run: str) -> bool:
-    """Whether a digit run carries a real birth date where a resident ID has it (GB 11643 §5)."""
-    digits = run[6:14] if len(run) == 18 else "19" + run[6:12]
-    try:
-        born = datetime.strptime(digits, "%Y%m%d")
-    except ValueError:
-        return False
-    return 1900 <= born.year <= 2100
-
-
 def safe_value(value: object, field_type: FieldType | None) -> str:
     """An example value fit for the report: resident IDs, and any run of digits shaped like one, masked.
 
@@ -170,9 +153,8 @@ def safe_value(value: object, field_type: FieldType | None) -> str:
         return mask_id(compact)
     if not (len(compact) == 18 and not uscc_reasons(compact)):
         for source in (text, compact):  # an ID written with spaces or hyphens is caught in the compact form
-            if any(_has_birth_date(m.group()) for m in ID_RUN.finditer(source.upper())):
-                text = ID_RUN.sub(lambda m: mask_id(m.group()) if _has_birth_date(m.group()) else m.group(),
-                                  compact)
+            if mask_ids_in_text(source.upper()) != source.upper():
+                text = mask_ids_in_text(compact)
                 break
     return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
 
@@ -318,65 +300,6 @@ def collect(con: duckdb.DuckDBPyConnection, settings: Settings, catalog: Catalog
     )
 
 
-# --- charts ----------------------------------------------------------------------------------------
-
-
-def _font_families() -> list[str]:
-    from matplotlib import font_manager
-
-    available = {f.name for f in font_manager.fontManager.ttflist}
-    wanted = ["Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "Source Han Sans SC"]
-    return [f for f in wanted if f in available] + ["DejaVu Sans"]
-
-
-def trend_svg(department: str, batches: list[Group], targets: dict[str, Target], catalog: Catalog) -> str:
-    """The department's batches by received date: three rates (%) above, 重错码率 (%) below."""
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    settings = {"svg.fonttype": "none", "svg.hashsalt": f"credit-{department}", "font.family": _font_families(),
-                "axes.unicode_minus": False, "font.size": 9}
-    with matplotlib.rc_context(settings):
-        codes = [100 * b.rates["code_error"].rate if "code_error" in b.rates else math.nan for b in batches]
-        with_codes = not all(math.isnan(c) for c in codes)
-        fig = Figure(figsize=(8.5, 4.2 if with_codes else 3.0), layout="constrained")
-        if with_codes:
-            top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
-        else:
-            top = bottom = fig.subplots()
-        x = list(range(len(batches)))
-        for metric, color in (("compliance", "#1f77b4"), ("completeness", "#2ca02c"), ("timeliness", "#ff7f0e")):
-            ys = [100 * b.rates[metric].rate if metric in b.rates and b.rates[metric].rate is not None else math.nan
-                  for b in batches]
-            if not all(math.isnan(y) for y in ys):
-                top.plot(x, ys, marker="o", color=color, label=SHORT_NAMES[metric])
-        for metric in ("compliance", "timeliness"):
-            top.axhline(100 * targets[metric].value, color="#999999", linestyle="--", linewidth=0.8)
-        top.set_ylabel("%")
-        top.set_ylim(0, 105)
-        top.legend(loc="lower left", ncols=3, frameon=False)
-        title = "各批次合规率、完整率、及时率（虚线为目标）" + ("；下图为重错码率" if with_codes else "")
-        top.set_title(title, loc="left")
-        if with_codes:
-            bottom.bar(x, codes, color="#d62728", width=0.5)
-            bottom.axhline(100 * targets["code_error"].value, color="#999999", linestyle="--", linewidth=0.8)
-            bottom.set_ylabel("重错码率 %")
-        labels = [f"{b.received_date:%Y-%m-%d}\n{catalog.datasets[b.dataset_id].name_zh}" for b in batches]
-        bottom.set_xticks(x, labels=labels, rotation=0 if len(x) <= 4 else 30, ha="center" if len(x) <= 4 else "right")
-        bottom.set_xlim(-0.5, len(x) - 0.5)
-        buffer = io.StringIO()
-        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    return _inline_svg(buffer.getvalue())
-
-
-def _inline_svg(svg: str) -> str:
-    """matplotlib's SVG file as an element for an HTML page: no prolog, metadata or namespace URLs."""
-    svg = svg[svg.index("<svg"):]
-    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
-    svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
-    return re.sub(r'\s+version="1.1"', "", svg, count=1)
-
-
 # --- rendering and writing ----------------------------------------------------------------------------
 
 
@@ -384,7 +307,8 @@ def render(data: ReportData, catalog: Catalog, reports_dir: Path) -> str:
     """The page as HTML text; ``reports_dir`` is where it will live (the Data Docs link is relative to it)."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
-    charts = {dept: trend_svg(dept, batches, data.targets, catalog) for dept, batches in data.trends.items()}
+    charts = {dept: trend_svg(dept, batches, data.targets, catalog, SHORT_NAMES)
+              for dept, batches in data.trends.items()}
     docs_link = os.path.relpath(data.data_docs, reports_dir)
     html = env.get_template("quality_report.html.j2").render(
         data=data, metrics=METRICS, names=SHORT_NAMES, charts=charts, catalog=catalog,

@@ -208,7 +208,7 @@ class TableKeyRepeats(TableMetricProvider):
     def _sqlalchemy(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics,
                     runtime_configuration):
         selectable, _, _ = execution_engine.get_compute_domain(metric_domain_kwargs, MetricDomainTypes.TABLE)
-        keys = [sa.column(c) for c in metric_value_kwargs["column_list"]]
+        keys: list[sa.ColumnClause[Any]] = [sa.column(c) for c in metric_value_kwargs["column_list"]]
         size = sa.func.count().label("copies")
         groups = (sa.select(*keys, size).select_from(selectable).where(*(k.isnot(None) for k in keys))
                   .group_by(*keys).having(sa.func.count() > 1).subquery())

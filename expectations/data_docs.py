@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 from jinja2 import ChoiceLoader, FileSystemLoader
@@ -38,7 +39,7 @@ class LocalIndexPageView(DefaultJinjaIndexPageView):
         _local_first(self)
 
 
-SITE_VIEWS = {
+SITE_VIEWS: dict[str, dict[str, Any]] = {
     "site_index_builder": {"view": {"module_name": __name__, "class_name": "LocalIndexPageView"}},
     "site_section_builders": {
         section: {"view": {"module_name": __name__, "class_name": "LocalPageView"}}

@@ -18,12 +18,13 @@ could not be computed (GX raised) raises ``ExpectationRunError``, naming it.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -80,7 +81,7 @@ class ExpectationOutcome:
     success: bool
     element_count: int | None
     unexpected_count: int | None
-    examples: list[str] = field(default_factory=list)
+    examples: list[str] = dataclasses.field(default_factory=list)  # `field` is the attribute above
 
 
 @dataclass(frozen=True)
@@ -155,13 +156,15 @@ def get_context(settings: Settings):
     no progress bars, Data Docs without how-to buttons nor GX's remote logo (expectations/data_docs.py)."""
     context = gx.get_context(mode="file", project_root_dir=settings.data_root)
     variables = context.variables
-    site = variables.data_docs_sites[DOCS_SITE]
+    sites = variables.data_docs_sites
+    assert sites is not None, "a file context has data_docs_sites"
+    site = sites[DOCS_SITE]
     wanted = {**site, "show_how_to_buttons": False, **SITE_VIEWS,
               "site_index_builder": {**site.get("site_index_builder", {}), **SITE_VIEWS["site_index_builder"]}}
     if variables.analytics_enabled is not False or not variables.progress_bars or site != wanted:
         variables.analytics_enabled = False
         variables.progress_bars = ProgressBarsConfig(globally=False)
-        variables.data_docs_sites = {**variables.data_docs_sites, DOCS_SITE: wanted}
+        variables.data_docs_sites = {**sites, DOCS_SITE: wanted}
         variables.save()
     return context
 

@@ -83,7 +83,9 @@ class Injector:
 
     # helpers
     def _uscc_field(self, field_code: str | None) -> str:
-        return field_code or self.ds.subject.uscc_field
+        code = field_code or self.ds.subject.uscc_field
+        assert code is not None, f"{self.ds.id}: a code defect needs a field (the dataset has no USCC field)"
+        return code
 
     def _valid_code_at(self, row: Row, code: str) -> str | None:
         """The canonical, valid USCC in ``code``: the registered subject's, or an agency's."""
@@ -354,7 +356,9 @@ class Injector:
             return None
         code = self.rng.choice(amounts)
         plain = str(row.values[code])
-        return {code: plain + self.ds.field(code).unit}, self._n("amount_unit", code, plain)
+        unit = self.ds.field(code).unit
+        assert unit is not None  # `amounts` holds fields with a unit only
+        return {code: plain + unit}, self._n("amount_unit", code, plain)
 
     def formula_text(self, row: Row, f: str | None):
         if "BZ" not in self.feed.columns or self.feed.fmt == "xlsx":
@@ -395,6 +399,7 @@ class Injector:
     def apply(self, plan: list[tuple[str, int | None, str | None]]) -> None:
         for kind, count, field_code in plan:
             if kind == "duplicate_row":
+                assert count is not None, "duplicate_row needs a count, not '*'"
                 self._duplicates(count)
                 continue
             mutate = getattr(self, kind)

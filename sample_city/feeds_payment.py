@@ -70,7 +70,7 @@ def build_tax(city: City, rng: random.Random, n: int) -> list[Row]:
                     )
                 else:
                     paid, status = Decimal(0), "非正常户"
-                values = {
+                values: dict[str, object] = {
                     "NSRSBH": entity.uscc,
                     "NSRMC": entity.name,
                     "SZ": kind,

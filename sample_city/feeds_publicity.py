@@ -66,7 +66,9 @@ def _pick_subject(city: City, rng: random.Random, person_share: float, pool: lis
     return city.person(rng) if rng.random() < person_share else rng.choice(pool)
 
 
-PENALTIES = {
+PenaltyTemplate = tuple[str, str, str, list[str], tuple[float, float]]
+
+PENALTIES: dict[str, tuple[str, float, list[PenaltyTemplate]]] = {
     # department: (decision-number prefix, share of natural persons, templates
     #   (违法行为类型, 违法事实, 处罚依据, 处罚类别, fine range in 万元))
     "market_regulation": (

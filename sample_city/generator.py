@@ -44,6 +44,7 @@ def _make_feeds(city: City, seed: int, entities: int) -> list[Feed]:
         planned = sum(count or 0 for _, count, _ in plan)
         n = max(round((base or 0) * factor), 4 * planned + 30) if base else 0
         if builder == "penalty_english":
+            assert base is not None, "the penalty_english feed has a row count"
             n = max(round(base * factor), 12)
         rows = _build_rows(city, rng, builder, dept, ds, n, plan)
         feed = Feed(dept, file_name, ds, fmt, encoding, _columns(ds), rows)
@@ -87,6 +88,7 @@ def generate(data_root: Path, seed: int = 371083, entities: int = 3000) -> dict:
         target = inbox / feed.department / feed.file_name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(WRITERS[feed.fmt](feed))
+        assert feed.submitted_at is not None  # set_submission() in _make_feeds
         stamp = feed.submitted_at.timestamp()
         os.utime(target, (stamp, stamp))  # received = the file's mtime
         timeliness_rows.append(timeliness_truth(feed))

@@ -130,8 +130,8 @@ def set_submission(feed: Feed, seed: int) -> None:
         for old in rng.sample(sorted(new_dates), count):
             new_dates[old] = day
     for row in feed.rows:
-        old = date.fromisoformat(str(row.values[rule.date_field]))
-        _shift_row_dates(feed.dataset, row, new_dates[old.isoformat()] - old)
+        old_day = date.fromisoformat(str(row.values[rule.date_field]))
+        _shift_row_dates(feed.dataset, row, new_dates[old_day.isoformat()] - old_day)
 
 
 def _decision_date(row: Row, code: str) -> date | None:
@@ -155,17 +155,19 @@ def _elapsed_working_days(decided: date, submitted: date) -> int:
 def timeliness_truth(feed: Feed) -> dict:
     """Submission time and, for a dataset with a deadline, the verdict counts of the records read."""
     rule = feed.dataset.timeliness
+    submitted_at = feed.submitted_at
+    assert submitted_at is not None, "set_submission() runs first"
     out = {
         "file": feed.path,
         "dataset_id": feed.dataset.id,
         "department": feed.department,
-        "submitted_at": feed.submitted_at.isoformat(),
-        "submitted_date": feed.submitted_at.date().isoformat(),
+        "submitted_at": submitted_at.isoformat(),
+        "submitted_date": submitted_at.date().isoformat(),
     }
     if rule is None or feed.rejected:
         return out  # no deadline, or no column could be read
-    counts = Counter()
-    submitted = feed.submitted_at.date()
+    counts: Counter[str] = Counter()
+    submitted = submitted_at.date()
     for row in feed.rows:
         if row.extra is not None or row.broken:
             continue  # rejected while reading: never reaches the raw layer

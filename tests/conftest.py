@@ -67,3 +67,13 @@ def demo_copy(demo_city, tmp_path) -> Path:
     target = tmp_path / "data"
     shutil.copytree(demo_city, target, symlinks=True)
     return target
+
+
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test belongs to a tier (`make test-fast` = unit + integration), so none is silently skipped."""
+    untiered = [item.nodeid for item in items if not any(item.get_closest_marker(t) for t in TIERS)]
+    if untiered:
+        raise pytest.UsageError("tests without a tier marker (unit / integration / e2e):\n  " + "\n  ".join(untiered))

@@ -11,6 +11,8 @@ import yaml
 from foundation.catalog import CatalogError, header_key, load_catalog
 from foundation.settings import PROJECT_ROOT
 
+pytestmark = pytest.mark.unit
+
 REQUIRED_DATASETS = {
     "legal_entity", "admin_license", "admin_penalty", "tax_payment", "social_insurance", "housing_fund",
     "utility_payment", "admin_enforcement", "admin_confirmation", "admin_adjudication", "admin_reward",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from test_ingest_files import csv_text, ingest, row
 
 from sample_city import make_uscc
 from warehouse.db import connect
+
+pytestmark = pytest.mark.integration
 
 
 def code(n: int) -> str:

@@ -10,6 +10,8 @@ from sample_city import make_uscc
 from warehouse.correction_file import CorrectionsFileError, apply_corrections
 from warehouse.db import connect
 
+pytestmark = pytest.mark.integration
+
 
 def code(n: int) -> str:
     return make_uscc("91", "371083", f"MA{n:06d}")

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.integration
-
 from credit.airflow_env import WRITER_POOL, apply_airflow_environ
 from foundation.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,8 @@ from sample_city import generate
 from transforms import identifiers
 from transforms.reasons import ALL_REASONS
 
+pytestmark = pytest.mark.integration
+
 SMALL = 300  # entities: keeps every test fast
 
 

@@ -41,6 +41,8 @@ from expectations.suites import build_suite, suite_name, typed_column
 from transforms.identifiers import gb11714_check_char, rid_check_char, uscc_check_char
 from transforms.reasons import CODE_REASONS, FILE_REASONS, READ_REASONS, REGISTER_REASONS, VALUE_REASONS
 
+pytestmark = pytest.mark.integration
+
 RUSHAN = "371083"
 
 

@@ -29,6 +29,8 @@ from transforms.identifiers import (
 from transforms.reasons import CODE_REASONS
 from warehouse.identifier_sql import install_identifier_macros
 
+pytestmark = pytest.mark.unit
+
 USCC_SET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 RUSHAN = "371083"
 

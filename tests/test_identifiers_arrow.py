@@ -26,6 +26,8 @@ from warehouse.code_validation import validate_lines
 from warehouse.identifier_sql import install_identifier_macros
 from warehouse.identifier_udf import register_identifier_udfs
 
+pytestmark = pytest.mark.unit
+
 USCC_SET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 GB_SET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 RUSHAN = "371083"

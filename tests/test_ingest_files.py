@@ -17,6 +17,8 @@ from openpyxl import Workbook
 from credit import pipeline
 from warehouse.db import connect
 
+pytestmark = pytest.mark.integration
+
 CODE = "91110000600037341L"  # python-stdnum's own valid example
 HEADERS = ["行政相对人名称", "行政相对人类别", "统一社会信用代码", "行政处罚决定书文号", "违法行为类型", "违法事实",
            "处罚依据", "处罚类别", "处罚内容", "罚款金额（万元）", "处罚决定日期", "处罚有效期", "处罚机关",

@@ -8,6 +8,8 @@ import pytest
 from warehouse.identifier_sql import install_identifier_macros
 from warehouse.value_sql import install_value_macros
 
+pytestmark = pytest.mark.unit
+
 CLEAN_TEXT = [
     ("a", "a"),
     (" a", "a"),

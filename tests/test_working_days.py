@@ -21,6 +21,8 @@ from transforms.working_days import (
     working_days_between,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def test_the_calendar_knows_2004_to_at_least_2026():
     first, last = known_years()

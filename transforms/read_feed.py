@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -71,7 +71,7 @@ class _BatchBuilder:
         self._rows: list[int] = []
         self._cols: list[list[str | None]] = [[] for _ in range(width)]
 
-    def add(self, row: int, values: list[str | None]) -> pa.RecordBatch | None:
+    def add(self, row: int, values: Sequence[str | None]) -> pa.RecordBatch | None:
         self._rows.append(row)
         for col, value in zip(self._cols, values, strict=True):
             col.append(value)

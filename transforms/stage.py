@@ -100,7 +100,7 @@ def map_headers(headers: list[str], dataset: Dataset) -> tuple[dict[int, str], l
 
 
 def _record_json(headers: list[str], values: list[str | None]) -> str:
-    record = {}
+    record: dict[str, str | None] = {}
     for header, value in zip(headers, values, strict=False):
         key = header if header not in record else f"{header}#{len(record) + 1}"
         record[key] = (

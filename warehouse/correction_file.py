@@ -21,6 +21,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -100,10 +101,10 @@ def read_pairs(path: Path, catalog: Catalog) -> list[Pair]:
             pair.problem, pair.reasons = "incomplete", ["unknown_dataset"]
         elif not (checked := validate(pair.new_code)).valid:
             pair.problem, pair.reasons = "invalid_new_code", list(checked.reasons)
-        key = (pair.old_code, pair.name, pair.dataset_id)
-        if key in seen and seen[key] != pair.new_code:
+        pair_key = (pair.old_code, pair.name, pair.dataset_id)
+        if pair_key in seen and seen[pair_key] != pair.new_code:
             pair.problem = "conflicting"
-        seen.setdefault(key, pair.new_code)
+        seen.setdefault(pair_key, pair.new_code)
     conflicted = {(p.old_code, p.name, p.dataset_id) for p in pairs if p.problem == "conflicting"}
     for pair in pairs:
         if (pair.old_code, pair.name, pair.dataset_id) in conflicted:
@@ -137,7 +138,7 @@ def _matches(con: duckdb.DuckDBPyConnection, dataset: Dataset, department: str |
 
 def _stage_rows(folder: Path, dataset: Dataset, records: list[dict], m: Manifest) -> None:
     folder.mkdir(parents=True)
-    columns = {"_row": list(range(1, len(records) + 1))}
+    columns: dict[str, list[Any]] = {"_row": list(range(1, len(records) + 1))}
     columns |= {code: [r.get(code) for r in records] for code in dataset.field_codes}
     pq.write_table(pa.table(columns, schema=row_schema(dataset)), folder / "rows.parquet")
     pq.write_table(REJECT_SCHEMA.empty_table(), folder / "rejects.parquet")
@@ -273,7 +274,7 @@ def suggest_from_register(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> l
     Rows of ``SUGGESTION_HEADERS``, for the register authority to review and send back as a
     corrections file; nothing is changed here.
     """
-    out: list[list[str]] = []
+    out: list[tuple[str, ...]] = []
     for dataset in catalog.datasets.values():
         s = dataset.subject
         if dataset.category == "register" or not s.uscc_field:

@@ -51,6 +51,8 @@ def register_identifier_udfs(con: duckdb.DuckDBPyConnection) -> None:
         except duckdb.InvalidInputException:
             pass  # not registered yet
         # null_handling 'special': NULLs reach the function (code_kind_fast(NULL) is 'unknown').
-        con.create_function(
+        # The ignore: duckdb's stubs accept only the PythonUDFType / FunctionNullHandling enums, not the
+        # strings the runtime takes (the enums moved module between duckdb 1.x and 2.x).
+        con.create_function(  # type: ignore[call-overload]
             name, function, parameters, return_type, type="arrow", null_handling="special", side_effects=False
         )

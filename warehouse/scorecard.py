@@ -97,7 +97,10 @@ class Target(BaseModel):
 
     @property
     def value(self) -> float:
-        return self.min if self.min is not None else self.max  # type: ignore[return-value]
+        if self.min is not None:
+            return self.min
+        assert self.max is not None, "_one_bound: exactly one of min and max is set"
+        return self.max
 
 
 def load_targets(catalog_dir: Path) -> dict[str, Target]:

@@ -91,6 +91,10 @@ def install_value_macros(con: duckdb.DuckDBPyConnection) -> None:
         con.remove_function("clean_enum")
     except duckdb.InvalidInputException:
         pass  # not registered on this connection yet
-    con.create_function("clean_enum", clean_enum, [sqltypes.VARCHAR], sqltypes.VARCHAR, type="arrow",
-                        null_handling="special",  # blank values come back NULL
-                        side_effects=False)
+    # The ignore: duckdb's stubs accept only the PythonUDFType / FunctionNullHandling enums, not the
+    # strings the runtime takes (the enums moved module between duckdb 1.x and 2.x).
+    con.create_function(  # type: ignore[call-overload]
+        "clean_enum", clean_enum, [sqltypes.VARCHAR], sqltypes.VARCHAR, type="arrow",
+        null_handling="special",  # blank values come back NULL
+        side_effects=False,
+    )
