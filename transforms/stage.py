@@ -55,6 +55,7 @@ class Manifest:
     file_message: str = ""
     rows_staged: int = 0
     rows_rejected: int = 0
+    notes: list[str] = field(default_factory=list)  # what the reader did that a reviewer should know
 
     @property
     def rows_in(self) -> int:

@@ -328,12 +328,13 @@ def _ledger(con: duckdb.DuckDBPyConnection, m: Manifest, dataset: Dataset, loade
     con.execute(
         """INSERT INTO audit.batches (batch_id, dataset_id, department, source_file, file_sha256, file_bytes,
             format, encoding, received_at, loaded_at, rows_in, rows_loaded, rows_quarantined, status,
-            file_reasons, message_zh, header_map, unmapped_headers, run_id)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            file_reasons, message_zh, header_map, unmapped_headers, run_id, notes)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             m.batch_id, dataset.id, m.department, m.source_file, m.file_sha256, m.file_bytes,
             m.format, m.encoding, m.received_at, now, m.rows_in, loaded, quarantined, status,
             m.file_reasons, message, json.dumps(m.header_map, ensure_ascii=False), m.unmapped_headers, run_id,
+            m.notes,
         ],
     )
 

@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS audit.batches (
     run_id VARCHAR,
     CHECK (rows_in = rows_loaded + rows_quarantined)
 );
+-- What the reader did that a reviewer should know (title lines skipped, sheets read, ...).
+ALTER TABLE audit.batches ADD COLUMN IF NOT EXISTS notes VARCHAR[];
 CREATE SEQUENCE IF NOT EXISTS audit.arrival_seq;
 CREATE TABLE IF NOT EXISTS audit.arrivals (
     arrival_id BIGINT PRIMARY KEY DEFAULT nextval('audit.arrival_seq'),
