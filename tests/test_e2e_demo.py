@@ -295,3 +295,11 @@ def test_register_corrections_fix_exactly_the_code_defects_the_register_can_vouc
     assert corrected == expected
     assert before[1] == 0 and after == (before[0], len(expected), before[0] - len(expected))
     assert in_clean == len(expected)
+
+
+def test_no_resident_id_in_any_clean_parquet_string_column(demo_city):
+    """The export downstream systems read: every string column of every file scanned."""
+    from restricted_scan import resident_ids_in_parquet
+
+    assert resident_ids_in_parquet(demo_city / "parquet") == []
+    assert resident_ids_in_parquet(demo_city / "raw")  # the scan finds them where they are kept

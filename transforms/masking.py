@@ -4,13 +4,19 @@ One rule for the whole platform: keep the first 6 characters (the division) and 
 star the rest (``110105********002X``); a value of 10 characters or fewer is starred whole.
 ``mask_id`` applies it in Python, ``mask_id_sql`` writes the same rule as a DuckDB expression
 (the clean layer), and ``mask_ids_in_text`` finds ID numbers typed inside other text (keys, free
-text, codes in the wrong column) and masks them with the same rule.
+text, codes in the wrong column) and masks them with the same rule. ``scrub_texts`` prepares the
+free-text fields of the clean export: ID numbers typed any way (spaces, hyphens, full-width
+digits) masked, control characters removed; the raw layer keeps the text as received.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 KEEP_HEAD, KEEP_TAIL = 6, 4
 # GB 11643 (17 digits + check) and the old 15-digit number; also inside a longer run of digits,
@@ -45,3 +51,38 @@ def has_birth_date(run: str) -> bool:
 def mask_ids_in_text(text: str) -> str:
     """Every run shaped like a resident ID (18 or 15 digits with a birth date in place) masked."""
     return ID_RUN.sub(lambda m: mask_id(m.group()) if has_birth_date(m.group()) else m.group(), text)
+
+
+# Control characters (NUL included) other than tab, line feed and carriage return.
+CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+_CONTROL_RE = re.compile(f"[{CONTROL}]")
+# An ID number as people type it into text: 15 to 18 digits (half- or full-width, the last may be
+# X), single spaces or hyphens allowed between them.
+_DIGIT, _SEP = "0-9\uff10-\uff19", " \u3000\\-\uff0d"
+_TYPED_ID = re.compile(f"[{_DIGIT}](?:[{_SEP}]?[{_DIGIT}]){{13,16}}(?:[{_SEP}]?[{_DIGIT}Xx\uff38\uff58])?")
+# RE2 (Arrow) prefilter: the texts that may hold either; the rest pass untouched.
+_SUSPECT = f"[{CONTROL}]|[{_DIGIT}](?:[{_SEP}]?[{_DIGIT}]){{13}}"
+
+
+def _mask_typed(match: re.Match[str]) -> str:
+    compact = re.sub(f"[{_SEP}]", "", unicodedata.normalize("NFKC", match.group())).upper()
+    if len(compact) in (15, 18) and ID_RUN.fullmatch(compact) and has_birth_date(compact):
+        return mask_id(compact)
+    return match.group()
+
+
+def scrub_text(text: str) -> str:
+    """Free text fit for export: ID numbers however typed masked, control characters removed."""
+    return _TYPED_ID.sub(_mask_typed, _CONTROL_RE.sub("", text))
+
+
+def scrub_texts(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``scrub_text`` over an Arrow string array; only the texts the prefilter suspects reach Python."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    suspect = pc.fill_null(pc.match_substring_regex(values, _SUSPECT), False)
+    if not pc.any(suspect).as_py():
+        return values
+    positions = pc.indices_nonzero(suspect)
+    fixed = pa.array([scrub_text(v) for v in pc.take(values, positions).to_pylist()], values.type)
+    return pc.replace_with_mask(values, suspect, fixed)

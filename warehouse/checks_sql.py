@@ -249,7 +249,8 @@ def build_clean_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict]:
     """The rows of ``typed`` that are not in ``problems_table`` (bind ``$salt`` if present).
 
     Columns follow ``warehouse.schema.clean_columns`` without ``batch_id`` (a partition column).
-    A resident ID leaves as a masked value plus a salted hash, never in clear.
+    A resident ID leaves as a masked value plus a salted hash, never in clear; free text leaves
+    scrubbed (``scrub_text``: ID numbers typed into it masked, control characters removed).
     """
     params: dict = {}
     exprs = ["source_row", f"{_subject_key(dataset)} AS subject_key"]
@@ -258,6 +259,8 @@ def build_clean_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict]:
         if spec.type is FieldType.RESIDENT_ID:
             exprs.append(f"{mask_id_sql(col)} AS {name}")
             exprs.append(f"CASE WHEN {col} IS NOT NULL THEN sha256($salt || {col}) END AS {ident(spec.code + '_HASH')}")
+        elif spec.type is FieldType.TEXT:  # free text: an ID number pasted into it leaves masked
+            exprs.append(f"scrub_text({col}) AS {name}")
         else:
             exprs.append(f"{col} AS {name}")
     select = ",\n    ".join(exprs)

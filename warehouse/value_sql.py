@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from duckdb import sqltypes
 
+from transforms.masking import scrub_texts
+
 FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
 HALF_WIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
 
@@ -87,14 +89,16 @@ def install_value_macros(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET VARIABLE credit_cn_date = ?", [CN_DATE])
     for sql in _MACROS:
         con.execute(sql)
-    try:
-        con.remove_function("clean_enum")
-    except duckdb.InvalidInputException:
-        pass  # not registered on this connection yet
-    # The ignore: duckdb's stubs accept only the PythonUDFType / FunctionNullHandling enums, not the
-    # strings the runtime takes (the enums moved module between duckdb 1.x and 2.x).
-    con.create_function(  # type: ignore[call-overload]
-        "clean_enum", clean_enum, [sqltypes.VARCHAR], sqltypes.VARCHAR, type="arrow",
-        null_handling="special",  # blank values come back NULL
-        side_effects=False,
-    )
+    # clean_enum: blank values come back NULL; scrub_text: free text fit for the clean export
+    # (transforms/masking.py: ID numbers masked, control characters removed).
+    for name, function in (("clean_enum", clean_enum), ("scrub_text", scrub_texts)):
+        try:
+            con.remove_function(name)
+        except duckdb.InvalidInputException:
+            pass  # not registered on this connection yet
+        # The ignore: duckdb's stubs accept only the PythonUDFType / FunctionNullHandling enums, not the
+        # strings the runtime takes (the enums moved module between duckdb 1.x and 2.x).
+        con.create_function(  # type: ignore[call-overload]
+            name, function, [sqltypes.VARCHAR], sqltypes.VARCHAR, type="arrow", null_handling="special",
+            side_effects=False,
+        )

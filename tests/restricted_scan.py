@@ -1,0 +1,44 @@
+"""Find resident ID numbers in Parquet files: the scan behind "no resident ID leaves the restricted layers".
+
+Every string column of every file is read; a value counts when some 18-character run in it, once
+NFKC-folded and stripped of spaces and hyphens, is a valid resident ID (GB 11643 check digit).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from transforms.identifiers import resident_id_reasons
+
+_RUN = re.compile(r"[0-9Xx][0-9Xx\s\-]{13,}[0-9Xx]")
+
+
+def resident_ids_in(text: str) -> list[str]:
+    folded = unicodedata.normalize("NFKC", text)
+    found = []
+    for run in _RUN.finditer(folded):
+        compact = re.sub(r"[\s\-]", "", run.group()).upper()
+        for start in range(len(compact) - 17):
+            candidate = compact[start:start + 18]
+            if not resident_id_reasons(candidate):
+                found.append(candidate)
+    return found
+
+
+def resident_ids_in_parquet(root: Path) -> list[tuple[str, str, str]]:
+    """(file, column, ID) for every valid resident ID in a string column under ``root``."""
+    hits = []
+    for path in sorted(root.rglob("*.parquet")):
+        table = pq.read_table(path)
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+                continue
+            for value in column.to_pylist():
+                if value:
+                    hits += [(str(path.relative_to(root)), name, rid) for rid in resident_ids_in(value)]
+    return hits
