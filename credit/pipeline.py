@@ -8,85 +8,22 @@ byte received; the warehouse keeps the rest.
 
 from __future__ import annotations
 
+import hashlib
 import os
-import re
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import duckdb
 
+from credit.inbox import InboxFile, UnsafePathError, inbox_path, lexical_inbox_path, unsafe_name_reason
 from foundation.catalog import Catalog
 from foundation.settings import Settings
 from transforms.stage import Manifest, batch_id_for, file_sha256, stage_file
 from warehouse.correction_file import CorrectionsReport, apply_corrections
 from warehouse.db import open_warehouse
 from warehouse.load import LoadResult, load_staged, record_unrouted
-
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f;|&$`<>\\]")
-
-
-class UnsafePathError(ValueError):
-    """A path from a feed or a task argument points outside the inbox or looks like an attack."""
-
-
-@dataclass(frozen=True)
-class InboxFile:
-    relpath: str  # relative to the inbox, forward slashes
-    department: str
-    dataset_id: str | None  # None when the file cannot be routed
-    problem: str | None = None  # reason code when it cannot
-    message: str = ""
-
-
-def unsafe_name_reason(name: str) -> str | None:
-    if _UNSAFE_NAME.search(name):
-        return f"file name {name!r} contains control or shell characters"
-    if name in {".", ".."} or name.startswith("-"):
-        return f"file name {name!r} is not a plain file name"
-    return None
-
-
-def inbox_path(settings: Settings, relpath: str) -> Path:
-    """Resolve a path relative to the inbox, refusing anything that escapes it."""
-    pure = PurePosixPath(relpath)
-    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
-        raise UnsafePathError(f"refusing path {relpath!r}: it must be relative to the inbox, without '..'")
-    inbox = settings.inbox.resolve()
-    path = (inbox / pure).resolve()
-    if not path.is_relative_to(inbox):
-        raise UnsafePathError(f"refusing path {relpath!r}: it resolves outside the inbox")
-    if not path.is_file():
-        raise UnsafePathError(f"{relpath!r} is not a regular file in the inbox")
-    return path
-
-
-def scan_inbox(settings: Settings, catalog: Catalog) -> list[InboxFile]:
-    """Every file waiting in the inbox, with its dataset or the reason it has none."""
-    found: list[InboxFile] = []
-    if not settings.inbox.exists():
-        return found
-    for dept_dir in sorted(p for p in settings.inbox.iterdir() if p.is_dir()):
-        department = dept_dir.name
-        for path in sorted(p for p in dept_dir.rglob("*") if p.is_file()):
-            if path.name.startswith(".") or path.suffix in {".part", ".tmp"}:
-                continue  # still being written
-            relpath = path.relative_to(settings.inbox).as_posix()
-            if why := unsafe_name_reason(path.name):
-                found.append(InboxFile(relpath, department, None, "unsafe_file_name", why))
-            elif department not in catalog.departments:
-                found.append(InboxFile(relpath, department, None, "unknown_dataset",
-                                       f"folder '{department}' is not a department of the catalog"))
-            else:
-                matches = catalog.route(department, path.name)
-                if len(matches) == 1:
-                    found.append(InboxFile(relpath, department, matches[0].id))
-                else:
-                    which = ", ".join(d.id for d in matches) or "none"
-                    found.append(InboxFile(relpath, department, None, "unknown_dataset",
-                                           f"'{path.name}' from {department} matches datasets: {which}"))
-    return found
 
 
 def archive_file(settings: Settings, path: Path, sha256: str) -> Path:
@@ -178,22 +115,41 @@ def settle(settings: Settings, relpath: str) -> None:
 def refuse(
     con: duckdb.DuckDBPyConnection, settings: Settings, item: InboxFile, run_id: str | None = None
 ) -> LoadResult:
-    """Ledger a file no dataset accepts, archive it, and take it out of the inbox."""
-    path = inbox_path(settings, item.relpath)
-    sha = file_sha256(path)
+    """Ledger a file that cannot be ingested as rejected, archive what was received, take it out of the inbox.
+
+    A link or another non-regular entry is never followed or opened: what is archived and ledgered
+    is its description (``symbolic link to …``), and the entry itself is removed.
+    """
+    path = lexical_inbox_path(settings, item.relpath)
+    if path.is_symlink() or not path.is_file():
+        what = f"symbolic link to {os.readlink(path)}" if path.is_symlink() else "not a regular file"
+        data = what.encode("utf-8", "backslashreplace")
+        sha = hashlib.sha256(data).hexdigest()
+        note = settings.staging / f"{sha}.link"
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_bytes(data)
+        archive_file(settings, note, sha)
+        note.unlink()
+        size = len(data)
+    else:
+        sha, size = file_sha256(path), path.stat().st_size
     result = record_unrouted(
         con,
-        batch_id=batch_id_for("unrouted", sha),
+        batch_id=batch_id_for(item.dataset_id or "unrouted", sha),
+        dataset_id=item.dataset_id,
         department=item.department,
         source_file=path.name,
         file_sha256=sha,
-        file_bytes=path.stat().st_size,
+        file_bytes=size,
         reason=item.problem or "unknown_dataset",
         message=item.message,
         run_id=run_id,
     )
-    settle(settings, item.relpath)
-    return result
+    if path.is_symlink() or not path.is_file():
+        path.unlink()
+    else:
+        settle(settings, item.relpath)
+    return replace(result, outcome="refused")
 
 
 @dataclass
@@ -212,8 +168,17 @@ class IngestRun:
             "rows_loaded": sum(r.rows_loaded for r in fresh),
             "rows_quarantined": sum(r.rows_quarantined for r in fresh),
             "duplicates": len(self.results) - len(fresh),
-            "loaded_batches": [r.batch_id for r in fresh],
+            "loaded_batches": [r.batch_id for r in fresh if r.outcome != "refused"],
+            "rejected": [f"{r.department}/{r.source_file}: {r.message}" for r in fresh if r.status == "rejected"],
         }
+
+
+def unreadable(item: InboxFile, error: str) -> InboxFile:
+    """``item`` to refuse because staging failed with ``error`` (a file the reader cannot open at all)."""
+    message = (f"文件无法读取（{error}），已拒收并存档；请重新导出为 UTF-8 CSV 或 XLSX 后再报送 / "
+               f"the file could not be read ({error}); it was rejected and archived. "
+               "Please export it again as UTF-8 CSV or XLSX and send it again.")
+    return replace(item, problem="unreadable_file", message=message)
 
 
 def ingest_inbox_file(
@@ -224,12 +189,16 @@ def ingest_inbox_file(
     staged: Path | None = None,
     run_id: str | None = None,
 ) -> LoadResult:
-    """One inbox file from start to end: refused when no dataset takes it, else staged (unless
-    ``staged`` says where it already is) and loaded; then archived and taken out of the inbox."""
-    if item.dataset_id is None:
+    """One inbox file from start to end: refused when no dataset takes it (or ``item.problem`` says why
+    not), else staged (unless ``staged`` says where it already is) and loaded; then archived and taken
+    out of the inbox. A file the reader cannot open at all is refused, never left waiting."""
+    if item.dataset_id is None or item.problem:
         return refuse(con, settings, item, run_id=run_id)
     if staged is None:
-        staged = stage(settings, catalog, inbox_path(settings, item.relpath), item.dataset_id, item.department)
+        try:
+            staged = stage(settings, catalog, inbox_path(settings, item.relpath), item.dataset_id, item.department)
+        except Exception as exc:  # the reader failed in a way it does not know: the file is rejected, not stuck
+            return refuse(con, settings, unreadable(item, f"{type(exc).__name__}: {exc}"), run_id=run_id)
     result = load(con, settings, catalog, staged, run_id=run_id)
     settle(settings, item.relpath)
     return result

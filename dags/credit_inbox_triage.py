@@ -33,10 +33,11 @@ def credit_inbox_triage():
     def refuse_unroutable(run_id: str | None = None) -> int:
         """Ledger and archive every inbox file that has no dataset."""
         from credit import pipeline
+        from credit.inbox import scan_inbox
         from warehouse.db import open_warehouse
 
         settings, catalog = get_settings(), get_catalog()
-        refused = [(f, None) for f in pipeline.scan_inbox(settings, catalog) if f.dataset_id is None]
+        refused = [(f, None) for f in scan_inbox(settings, catalog) if f.dataset_id is None]
         if not refused:
             return 0
         with open_warehouse(settings, catalog) as con:

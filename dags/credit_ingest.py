@@ -13,8 +13,10 @@ threshold (default 1/10000); the batch is marked in `audit.gate_findings`. Along
 **validate** runs the dataset's Great Expectations suite (built from the catalog) on each
 loaded batch inside DuckDB, storing results and Data Docs under `<data root>/gx/`, and
 **record_validation** writes them to `audit.expectation_results`; failed expectations are
-findings, not task failures. A loaded file moves to the archive; a file
-that fails to load stays in the inbox and fails the load task after the other
+findings, not task failures. **rejected_files** fails, naming them, when a file of the run was
+rejected as a whole (unreadable, unrecognized header, ...): it is ledgered and archived, and the
+department must send it again. A loaded or rejected file moves to the archive; a file that fails
+to load (a fault, not its content) stays in the inbox and fails the load task after the other
 files are done. Loading updates the asset `credit://warehouse/clean/<dataset>`.
 """
 
@@ -43,19 +45,25 @@ def build_ingest_dag(dataset: Dataset):
         @task
         def discover() -> list[str]:
             """Files of this dataset waiting in the inbox (paths relative to it)."""
-            from credit.pipeline import scan_inbox
+            from credit.inbox import scan_inbox
 
             return [f.relpath for f in scan_inbox(get_settings(), get_catalog()) if f.dataset_id == dataset.id]
 
         @task(max_active_tis_per_dagrun=2)
         def stage(relpath: str) -> dict[str, str]:
-            """Read one file and stage it as Parquet; data problems become quarantine reasons."""
+            """Read one file and stage it as Parquet; data problems become quarantine reasons.
+
+            A file the reader cannot open at all is handed on as an error: load rejects and archives it.
+            """
             from credit import pipeline
 
             settings = get_settings()
             department = relpath.split("/", 1)[0]
-            staged = pipeline.stage(settings, get_catalog(), pipeline.inbox_path(settings, relpath), dataset.id,
-                                    department)
+            try:
+                staged = pipeline.stage(settings, get_catalog(), pipeline.inbox_path(settings, relpath), dataset.id,
+                                        department)
+            except Exception as exc:  # noqa: BLE001 - recorded as the file's rejection by load
+                return {"relpath": relpath, "error": f"{type(exc).__name__}: {exc}"}
             return {"relpath": relpath, "staged": staged.name}
 
         @task(pool=WRITER_POOL, outlets=[clean_asset(dataset.id)], trigger_rule="all_done")
@@ -65,14 +73,31 @@ def build_ingest_dag(dataset: Dataset):
             from warehouse.db import open_warehouse
 
             settings, catalog = get_settings(), get_catalog()
+            work = []
             # Index by length: iterating the lazy XCom sequence probes one past its end.
-            work = [(pipeline.InboxFile(s["relpath"], s["relpath"].split("/", 1)[0], dataset.id),
-                     settings.staging / s["staged"]) for s in (staged[i] for i in range(len(staged))) if s]
+            for s in (staged[i] for i in range(len(staged))):
+                if not s:
+                    continue
+                item = pipeline.InboxFile(s["relpath"], s["relpath"].split("/", 1)[0], dataset.id)
+                if "error" in s:
+                    work.append((pipeline.unreadable(item, s["error"]), None))
+                else:
+                    work.append((item, settings.staging / s["staged"]))
             with open_warehouse(settings, catalog) as con:
                 run = pipeline.ingest_inbox_files(con, settings, catalog, work, run_id=run_id)
             if run.failed:
                 raise RuntimeError("some files could not be loaded:\n" + "\n".join(run.failed))
             return run.totals()
+
+        @task
+        def rejected_files(totals: dict) -> int:
+            """Fail visibly when a file of this run was rejected as a whole (ledgered and archived, no rows
+            loaded): the department must send it again. The other files of the run are loaded either way."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            if totals["rejected"]:
+                raise AirflowFailException("rejected files (see audit.batches):\n" + "\n".join(totals["rejected"]))
+            return 0
 
         @task(pool=WRITER_POOL)
         def code_gate(totals: dict) -> int:
@@ -121,6 +146,7 @@ def build_ingest_dag(dataset: Dataset):
                 return record_results(con, [BatchValidation.from_dict(v) for v in validations])
 
         totals = load(stage.expand(relpath=discover()))
+        rejected_files(totals)
         code_gate(totals)
         record_validation(validate(totals))
 

@@ -30,9 +30,14 @@ def test_every_task_succeeded_and_the_code_gate_failed_exactly_where_rates_excee
     runs = dict(db.execute("SELECT dag_id, state FROM dag_run").fetchall())
     db.close()
     assert len(runs) == 14  # 12 ingest DAGs, the inbox triage and the quality report
-    others = [t for t in states if t[1] != "code_gate"]
+    others = [t for t in states if t[1] not in {"code_gate", "rejected_files"}]
     assert others and {t[-1] for t in others} == {"success"}, [t for t in others if t[-1] != "success"]
     con = _warehouse(demo_city)
+    with_rejected = {f"credit_ingest_{d}" for (d,) in con.execute(
+        "SELECT DISTINCT dataset_id FROM audit.batches WHERE status = 'rejected' AND dataset_id IS NOT NULL"
+    ).fetchall()}
+    rejected_task = {dag_id: state for dag_id, task_id, _, state in states if task_id == "rejected_files"}
+    assert with_rejected and {d for d, s in rejected_task.items() if s == "failed"} == with_rejected
     over = {
         f"credit_ingest_{dataset_id}"
         for (dataset_id,) in con.execute(
@@ -48,7 +53,7 @@ def test_every_task_succeeded_and_the_code_gate_failed_exactly_where_rates_excee
     assert over, "the demo city's injected code defects put some departments above 1/10000"
     assert {d for d, s in gate.items() if s == "failed"} == over
     assert {d for d, s in gate.items() if s == "success"} == set(gate) - over
-    assert {d for d, s in runs.items() if s == "failed"} == over
+    assert {d for d, s in runs.items() if s == "failed"} == over | with_rejected
     assert marked >= len(over)
 
 

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook
 
-from credit import pipeline
+from credit import inbox, pipeline
 from warehouse.db import connect
 
 pytestmark = pytest.mark.integration
@@ -248,15 +248,15 @@ def test_a_200_mb_field_is_quarantined_not_fatal(settings, catalog, tmp_path):
 @pytest.mark.parametrize("relpath", ["../etc/passwd", "/etc/passwd", "market_regulation/../../x.csv"])
 def test_paths_outside_the_inbox_are_refused(settings, relpath):
     settings.inbox.mkdir(parents=True)
-    with pytest.raises(pipeline.UnsafePathError):
-        pipeline.inbox_path(settings, relpath)
+    with pytest.raises(inbox.UnsafePathError):
+        inbox.inbox_path(settings, relpath)
 
 
 def test_shell_characters_in_a_file_name_are_refused(settings, catalog):
     folder = settings.inbox / "market_regulation"
     folder.mkdir(parents=True)
     (folder / "xzcf;rm -rf ~.csv").write_text(csv_text([row(1)]), encoding="utf-8")
-    (items,) = [pipeline.scan_inbox(settings, catalog)]
+    (items,) = [inbox.scan_inbox(settings, catalog)]
     assert [(i.dataset_id, i.problem) for i in items] == [(None, "unsafe_file_name")]
     con = connect(settings, catalog)
     result = pipeline.refuse(con, settings, items[0])

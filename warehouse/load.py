@@ -370,20 +370,22 @@ def record_unrouted(
     reason: str,
     message: str,
     run_id: str | None = None,
+    dataset_id: str | None = None,
 ) -> LoadResult:
-    """A file no dataset accepts: ledgered as rejected with no rows, kept in the archive."""
+    """A file no dataset accepts (or that could not be read at all): ledgered as rejected with no
+    rows, kept in the archive."""
     now = datetime.now(UTC)
     con.execute("DELETE FROM audit.batches WHERE batch_id = ?", [batch_id])
     text = f"{FILE_REASONS.get(reason, reason)}：{message}"
     con.execute(
         """INSERT INTO audit.batches (batch_id, dataset_id, department, source_file, file_sha256, file_bytes,
             loaded_at, rows_in, rows_loaded, rows_quarantined, status, file_reasons, message_zh, run_id)
-        VALUES (?, NULL, ?, ?, ?, ?, ?, 0, 0, 0, 'rejected', ?, ?, ?)""",
-        [batch_id, department, source_file, file_sha256, file_bytes, now, [reason], text, run_id],
+        VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 'rejected', ?, ?, ?)""",
+        [batch_id, dataset_id, department, source_file, file_sha256, file_bytes, now, [reason], text, run_id],
     )
     con.execute(
         "INSERT INTO audit.arrivals (batch_id, department, source_file, file_sha256, seen_at, outcome) "
         "VALUES (?, ?, ?, ?, ?, 'rejected')",
         [batch_id, department, source_file, file_sha256, now],
     )
-    return LoadResult(batch_id, None, department, source_file, "loaded", "rejected", 0, 0, 0, text)
+    return LoadResult(batch_id, dataset_id, department, source_file, "loaded", "rejected", 0, 0, 0, text)
