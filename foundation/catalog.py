@@ -143,8 +143,11 @@ class PublicationPeriod(_Model):
 
 
 def header_key(text: str) -> str:
-    """How a header is compared with catalog codes and aliases: NFKC, no spaces, casefolded."""
-    text = unicodedata.normalize("NFKC", text).replace("\ufeff", "")
+    """How a header is compared with catalog codes and aliases: NFKC, no spaces, casefolded, and
+    no invisible characters (zero-width space / non-joiner / joiner, word joiner, BOM, soft hyphen)."""
+    text = unicodedata.normalize("NFKC", text).translate(
+        {0x200B: None, 0x200C: None, 0x200D: None, 0x2060: None, 0xFEFF: None, 0x00AD: None}
+    )
     return "".join(text.split()).casefold()
 
 

@@ -103,10 +103,10 @@ def test_a_file_the_reader_cannot_open_is_rejected_not_stuck(settings, catalog, 
     (dept / "xzcf_b_good.csv").write_bytes(csv_text([row(2), row(3)]).encode())
     real = transforms.stage.read_feed
 
-    def read_feed(path):
+    def read_feed(path, *args, **kwargs):
         if "broken" in path.name:
             raise RuntimeError("the reader met something new")
-        return real(path)
+        return real(path, *args, **kwargs)
 
     monkeypatch.setattr(transforms.stage, "read_feed", read_feed)
     done = CliRunner().invoke(app, ["ingest-inbox"])

@@ -11,6 +11,7 @@ READ_REASONS = {
     "ragged_row": "列数与表头不一致",
     "undecodable_bytes": "含无法识别的字符编码（非UTF-8/GB18030）",
     "malformed_json": "不是合法的JSON对象",
+    "unclosed_quote": "引号未闭合：字段以引号开始但在行末未结束，已在行末截断",
 }
 
 # Whole-file problems: every row of the file is quarantined with this reason.
@@ -23,6 +24,13 @@ FILE_REASONS = {
     "unsafe_file_name": "文件名含非法字符",
     "unsupported_format": "不支持的文件格式",
     "unreadable_file": "文件已损坏，无法读取",
+    "not_a_feed": "不是数据表格文件（如PDF、压缩包、图片、网页）",
+    "utf16_without_bom": "文件为缺少BOM的UTF-16编码，无法可靠识别",
+    "password_protected": "文件设有打开密码，无法读取",
+    "broken_json": "JSON格式错误，无法拆分为记录",
+    "no_data_sheet": "工作簿中没有可读取的数据表",
+    "unsafe_link": "收到的是符号链接，不是文件（链接不被跟随）",
+    "not_a_regular_file": "不是普通文件（管道、套接字或设备）",
 }
 
 # Field values (row level, with the field code).

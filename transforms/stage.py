@@ -6,7 +6,10 @@ In: a file path, its dataset and department. Out: ``<staging>/<batch_id>/`` with
 - ``rejects.parquet``: records that cannot be loaded at all, with reasons and the
   record as received (JSON);
 - ``manifest.json``: lineage (file name, sha256, size, format, encoding, received
-  time), the header map, file-level reasons and ``rows_in``.
+  time), the header map, file-level reasons, ``rows_in`` and the reader's ``notes`` (title
+  lines skipped, delimiter, sheets read or skipped).
+The reader finds the header with the dataset's catalog (``header_matcher``); a file it cannot
+read at all is rejected with the FeedError's reason and bilingual message, no rows.
 The folder appears atomically (written under a temporary name, then renamed).
 Staging touches no database, so any number of files can be staged in parallel.
 """
@@ -29,7 +32,7 @@ import pyarrow.parquet as pq
 from foundation.catalog import Dataset, header_key
 from foundation.parquet_out import write_query
 from foundation.sql_names import ident
-from transforms.read_feed import Feed, FeedError, Reject, read_feed
+from transforms.read_feed import DELIMITERS, Feed, FeedError, HeaderMatch, Reject, read_feed
 
 REJECT_SCHEMA = pa.schema(
     [("_row", pa.int64()), ("reasons", pa.list_(pa.string())), ("record", pa.string())]
@@ -76,12 +79,29 @@ def batch_id_for(dataset_id: str, sha256: str) -> str:
     return f"{dataset_id}-{sha256[:16]}"
 
 
+def _aliases(dataset: Dataset) -> dict[str, str]:
+    """header_key of every code, Chinese name and alias -> the field code."""
+    return {
+        header_key(alias): spec.code for spec in dataset.fields for alias in (spec.code, spec.name_zh, *spec.aliases)
+    }
+
+
+def header_matcher(dataset: Dataset) -> HeaderMatch:
+    """What the reader needs from the catalog: which field (if any) a header text names.
+
+    It finds the header line below title lines, the delimiter, and a workbook's data sheets with it.
+    """
+    aliases = _aliases(dataset)
+
+    def match(header: str) -> str | None:
+        return aliases.get(header_key(header))
+
+    return match
+
+
 def map_headers(headers: list[str], dataset: Dataset) -> tuple[dict[int, str], list[str], list[str]]:
     """Header index -> field code, the unmapped headers, and file-level reasons."""
-    aliases = {}
-    for spec in dataset.fields:
-        for alias in (spec.code, spec.name_zh, *spec.aliases):
-            aliases[header_key(alias)] = spec.code
+    aliases = _aliases(dataset)
     mapping: dict[int, str] = {}
     unmapped: list[str] = []
     reasons: list[str] = []
@@ -125,8 +145,13 @@ def row_schema(dataset: Dataset) -> pa.Schema:
     return pa.schema([("_row", pa.int64())] + [(c, pa.string()) for c in dataset.field_codes])
 
 
-def _csv_in_duckdb(path: Path, width: int, mapping: dict[int, str], dataset: Dataset, folder: Path) -> int:
+def _csv_in_duckdb(
+    path: Path, width: int, mapping: dict[int, str], dataset: Dataset, folder: Path, skip: int = 1, delimiter: str = ","
+) -> int:
     """A well-formed UTF-8 CSV through DuckDB's parallel reader, straight to rows.parquet.
+
+    ``skip`` counts the CSV rows before the first record (title and blank lines, the header; DuckDB's
+    own count), ``delimiter`` is the one the reader found on the header line.
 
     Strict mode refuses a ragged row and invalid UTF-8 (duckdb.Error): the caller then
     reads the file line by line. Row order is preserved, so a record's ordinal is its position
@@ -135,6 +160,8 @@ def _csv_in_duckdb(path: Path, width: int, mapping: dict[int, str], dataset: Dat
     """
     from foundation.settings import get_settings
 
+    if delimiter not in DELIMITERS:
+        raise ValueError(f"unexpected delimiter {delimiter!r}")
     settings = get_settings()
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
     by_code = {code: i for i, code in mapping.items()}
@@ -147,7 +174,7 @@ def _csv_in_duckdb(path: Path, width: int, mapping: dict[int, str], dataset: Dat
         return write_query(
             con,
             f"""SELECT NULL::BIGINT AS _row, {select}
-                FROM read_csv(?, header = false, skip = 1, delim = ',', quote = '"', escape = '"',
+                FROM read_csv(?, header = false, skip = {int(skip)}, delim = '{delimiter}', quote = '"', escape = '"',
                               columns = {columns}, strict_mode = true, auto_detect = false)""",
             [str(path)],
             folder / "rows.parquet",
@@ -164,9 +191,12 @@ def _write(feed: Feed, dataset: Dataset, manifest: Manifest, folder: Path) -> No
     manifest.file_reasons = file_reasons
     manifest.format = feed.format
     manifest.headers = feed.headers
-    if feed.format == "csv" and feed.headers and not file_reasons:
+    manifest.notes = feed.notes  # the reader adds to them while it reads
+    if feed.fast_csv and feed.headers and not file_reasons:
         try:
-            manifest.rows_staged = _csv_in_duckdb(feed.path, len(feed.headers), mapping, dataset, folder)
+            manifest.rows_staged = _csv_in_duckdb(
+                feed.path, len(feed.headers), mapping, dataset, folder, feed.skip_rows, feed.delimiter
+            )
             manifest.encoding = "utf-8"
             pq.write_table(REJECT_SCHEMA.empty_table(), folder / "rejects.parquet")
             return
@@ -237,7 +267,7 @@ def stage_file(
         with ThreadPoolExecutor(max_workers=1) as pool:
             digest = pool.submit(file_sha256, path)
             try:
-                feed = read_feed(path)
+                feed = read_feed(path, header_matcher(dataset))
                 _write(feed, dataset, manifest, tmp)
             except FeedError as exc:
                 manifest.file_reasons = [exc.reason]
