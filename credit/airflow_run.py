@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from pathlib import Path
 
 from credit.airflow_env import WRITER_POOL, airflow_environ, apply_airflow_environ
 from foundation.settings import PROJECT_ROOT, Settings
@@ -53,19 +55,29 @@ def load_dagbag():
     return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
 
 
+def task_log_path(settings: Settings) -> Path:
+    """Where ``run_all`` writes what Airflow prints while the DAGs run (task logs, tracebacks)."""
+    return settings.airflow_home / "logs" / "dag-test.log"
+
+
 def run_all(settings: Settings, only: list[str] | None = None, on_start=None) -> list[DagRunOutcome]:
+    """Run the DAGs; Airflow's own output (task logs, a failed task's traceback) goes to
+    ``task_log_path``, appended, so the caller's terminal shows outcomes, not Airflow's internals."""
     apply_airflow_environ(settings)
     migrate_metadata_db(settings)
-    dagbag = load_dagbag()
-    if dagbag.import_errors:
-        raise RuntimeError(f"DAG import errors: {dagbag.import_errors}")
+    log_path = task_log_path(settings)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     outcomes = []
-    for dag_id in dag_order(only or list(dagbag.dag_ids)):
-        if on_start:
-            on_start(dag_id)
-        dag = dagbag.dags[dag_id]
-        run = dag.test()
-        states = {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": str(ti.state)
-                  for ti in run.get_task_instances()}
-        outcomes.append(DagRunOutcome(dag_id, str(run.state), states))
+    with log_path.open("a", encoding="utf-8") as log, redirect_stdout(log), redirect_stderr(log):
+        dagbag = load_dagbag()
+        if dagbag.import_errors:
+            raise RuntimeError(f"DAG import errors: {dagbag.import_errors}")
+        for dag_id in dag_order(only or list(dagbag.dag_ids)):
+            if on_start:
+                on_start(dag_id)
+            print(f"===== {dag_id} =====", flush=True)
+            run = dagbag.dags[dag_id].test()
+            states = {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": str(ti.state)
+                      for ti in run.get_task_instances()}
+            outcomes.append(DagRunOutcome(dag_id, str(run.state), states))
     return outcomes
