@@ -22,27 +22,56 @@ from foundation.catalog import Catalog
 from foundation.settings import Settings
 from transforms.stage import Manifest, batch_id_for, file_sha256, stage_file
 from warehouse.correction_file import CorrectionsReport, apply_corrections
+from warehouse.crash_points import crash_point
 from warehouse.db import open_warehouse
 from warehouse.load import LoadResult, load_staged, record_unrouted
+from warehouse.partitions import staging_lock
 
 
 def archive_file(settings: Settings, path: Path, sha256: str) -> Path:
-    """Keep the received bytes by content hash (idempotent)."""
+    """Keep the received bytes by content hash: idempotent, and whole after a kill at any point.
+
+    The bytes go to a hidden ``.<name>.tmp`` first (a hard link, else a copy), then are
+    renamed into place. A ``.tmp`` a killed run left is reused when it is a link of this
+    very file, else replaced (a copy may be cut short); a target already there with the
+    same size is the same content (its name is the hash): nothing to do.
+    """
     target = settings.archive / sha256[:2] / f"{sha256}{path.suffix.lower()}"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
+    size = path.stat().st_size
+    if _same_size(target, size):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    if not (tmp.exists() and os.path.samefile(tmp, path)):
+        tmp.unlink(missing_ok=True)
         try:
             os.link(path, tmp)  # same file system: no copy of a large file
+        except FileExistsError:  # another process archives the same bytes right now
+            pass
         except OSError:
             shutil.copyfile(path, tmp)
-        tmp.rename(target)
+    crash_point("archive.linked")
+    try:
+        os.replace(tmp, target)
+    except FileNotFoundError:  # the other process renamed it first
+        if not _same_size(target, size):
+            raise
     return target
 
 
+def _same_size(path: Path, size: int) -> bool:
+    try:
+        return path.stat().st_size == size
+    except FileNotFoundError:
+        return False
+
+
 def stage(settings: Settings, catalog: Catalog, path: Path, dataset_id: str, department: str) -> Path:
+    """Stage one file, holding the staging lock (shared): a writer's start-up clean-up then
+    leaves this stager's temp folder alone (warehouse.partitions.clean_staging)."""
     catalog.department(department)
-    return stage_file(path, catalog.dataset(dataset_id), department, settings.staging)
+    with staging_lock(settings.staging):
+        return stage_file(path, catalog.dataset(dataset_id), department, settings.staging)
 
 
 def load(
@@ -54,8 +83,13 @@ def load(
     replace: bool = False,
     run_id: str | None = None,
 ) -> LoadResult:
-    """Load a staged batch (single writer) and drop its staging folder."""
+    """Load a staged batch (single writer) and drop its staging folder.
+
+    Killed before the folder is gone, the next writer's start removes it (its batch is in the
+    ledger, loaded after it was staged).
+    """
     result = load_staged(con, settings, staged, catalog, replace=replace, run_id=run_id)
+    crash_point("pipeline.loaded")
     shutil.rmtree(staged)
     return result
 
@@ -109,6 +143,7 @@ def settle(settings: Settings, relpath: str) -> None:
     """A loaded (or refused) inbox file moves to the archive and leaves the inbox."""
     path = inbox_path(settings, relpath)
     archive_file(settings, path, file_sha256(path))
+    crash_point("settle.archived")  # killed here, the next run finds the file loaded and archived
     path.unlink()
 
 

@@ -48,6 +48,13 @@ class Settings:
         return self.data_root / "parquet"
 
     @property
+    def work(self) -> Path:
+        """The single writer's work area: a batch's partitions before they are published
+        (``<work>/<batch_id>/``; holds raw rows, restricted). Outside the exported trees,
+        on the same file system, so publishing is a rename."""
+        return self.data_root / "work"
+
+    @property
     def truth_dir(self) -> Path:
         return self.data_root / "truth"
 

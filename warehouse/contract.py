@@ -55,9 +55,14 @@ parquet/<dataset_id>/department=<department code>/batch_id=<batch id>/part-<n>.p
   ...); read every file of it. Rows are in no particular order within a file: `source_row`
   is the record's place in the received file. Row groups hold at least {group_rows:,} rows
   (the last one fewer); decimals are stored as INT64.
-- A partition appears atomically (written under a hidden name, then renamed) and is
-  replaced, never appended to, when its batch is re-run. Hidden entries (`.tmp-*`,
-  `.old-*`) are not part of the data.
+- A partition appears atomically, and only once the warehouse counts its batch: it is
+  written in `<data root>/work/`, outside the exported folders, and renamed into place
+  after the load's transaction has committed the batch to `audit.batches`. It is replaced,
+  never appended to, when its batch is re-run. Nothing but finished partitions is ever
+  written under `parquet/<dataset_id>/`, so a `**` glob reads exactly the loaded batches.
+  Between that commit and the rename (milliseconds; if the loader is killed there, until
+  the warehouse is next opened for writing) `audit.publish_intents` lists the batch: its
+  partition is still the previous one (a re-run) or not there yet.
 - Only rows that passed every check are exported. Rejected rows stay in the
   warehouse's restricted `quarantine.rows` and are never exported.
 - Codes (USCC, organization code) are normalized: half-width, no spaces or

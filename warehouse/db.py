@@ -1,8 +1,10 @@
 """Open the warehouse (one DuckDB file): ``connect`` and the ``warehouse`` context manager.
 
-A writer connection installs the SQL macros and brings the schema (warehouse/schema.py) in
-step with the catalog. DuckDB allows one writer process at a time: the DAGs take the
-``warehouse_writer`` pool slot before opening it for writing.
+A writer connection installs the SQL macros, recovers from a writer killed before it
+(``warehouse.partitions.recover``: interrupted publishes finished, uncommitted ones and
+temp folders removed) and brings the schema (warehouse/schema.py) in step with the catalog.
+DuckDB allows one writer process at a time: the DAGs take the ``warehouse_writer`` pool slot
+before opening it for writing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import duckdb
 from foundation.catalog import Catalog
 from foundation.settings import Settings
 from warehouse.identifier_sql import install_identifier_macros
-from warehouse.schema import ensure_schema
+from warehouse.partitions import recover
+from warehouse.schema import ensure_publish_intents, ensure_schema
 from warehouse.value_sql import install_value_macros
 
 
@@ -39,6 +42,10 @@ def connect(settings: Settings, catalog: Catalog | None = None, read_only: bool 
     if not read_only:
         install_value_macros(con)
         install_identifier_macros(con)
+        # What a killed writer left: publishes finished or rolled back, temp folders removed
+        # (warehouse/partitions.py). Before the views are refreshed, which read the partitions.
+        ensure_publish_intents(con)
+        recover(con, settings)
         if catalog is not None:
             ensure_schema(con, catalog, settings)
     return con

@@ -8,14 +8,19 @@ In: a staged folder (see transforms/stage.py). Out:
 - ``quarantine.rows`` for the rest (reasons, Chinese message, the record as received),
   the subjects dimension, and one ``audit.batches`` row.
 The ledger row, quarantine and subjects are written in one transaction that fails
-unless ``rows_in = rows_loaded + rows_quarantined``; the partitions are swapped in
-just before it commits. A batch already in the ledger is not loaded again (the same
-bytes were dropped twice) unless ``replace=True``, which replaces it everywhere.
+unless ``rows_in = rows_loaded + rows_quarantined``. The partitions are written in the
+work area first and published (renamed into place) only after that transaction has
+committed, with a publish intent in the ledger that the next writer finishes if this
+one is killed (warehouse/partitions.py): a reader of the export never sees a batch the
+ledger does not count. A batch already in the ledger is not loaded again (the same
+bytes were dropped twice) unless ``replace=True``, which replaces it everywhere, or its
+partitions are missing (lost to a crash of an older version), which loads it again.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,8 +48,9 @@ from warehouse.checks_sql import (
     build_typed_sql,
 )
 from warehouse.corrections import match_resent, record_resent, undo_corrections
+from warehouse.crash_points import crash_point
 from warehouse.db import id_salt
-from warehouse.partitions import remove_batch, swap_in, temp_dir
+from warehouse.partitions import batch_partitions, discard_work, publish, record_intent, work_folders
 from warehouse.schema import refresh_views
 
 
@@ -121,19 +127,17 @@ def load_staged(
     m = Manifest.read(folder)
     dataset = catalog.dataset(m.dataset_id)
     now = datetime.now(UTC)
+    publish(con, settings, m.batch_id)  # an earlier publish of this batch cut short in this process
     exists = con.execute("SELECT count(*) FROM audit.batches WHERE batch_id = ?", [m.batch_id]).fetchall()[0][0]
-    if exists and not replace:
+    if exists and not replace and _in_place(con, settings, m.batch_id):
         _arrival(con, m, "duplicate", now)
         return _ledger_result(con, m.batch_id, "duplicate")
 
-    raw_base = settings.raw_root / dataset.id
-    clean_base = settings.parquet_root / dataset.id
-    raw_tmp = temp_dir(raw_base)
-    (folder / "rows.parquet").rename(raw_tmp / "rows.parquet")
-    clean_tmp = temp_dir(clean_base)
+    raw_new, clean_new = work_folders(settings, m.batch_id)
     try:
-        rows_file = raw_tmp / "rows.parquet"
-        loaded = check_and_write_clean(con, dataset, m, rows_file, clean_tmp,
+        rows_file = raw_new / "rows.parquet"
+        _link(folder / "rows.parquet", rows_file)  # the staged folder stays whole for a retry
+        loaded = check_and_write_clean(con, dataset, m, rows_file, clean_new,
                                         match=correction is None)
         con.execute("BEGIN TRANSACTION")
         try:
@@ -149,30 +153,47 @@ def load_staged(
                 record_resent(con, batch_id=m.batch_id, dataset_id=dataset.id, department=m.department,
                               source_file=m.source_file, file_sha256=m.file_sha256, now=now)
             else:
-                _record_fixes(con, m, correction, clean_tmp / "*.parquet", now)
+                _record_fixes(con, m, correction, clean_new / "*.parquet", now)
             _quarantine(con, dataset, m, rows_file, folder / "rejects.parquet")
             _keep_corrected(con, m.batch_id)
             _ledger(con, m, dataset, loaded, now, run_id)
             if loaded:
-                _upsert_subjects(con, dataset, m.batch_id, clean_tmp / "*.parquet")
+                _upsert_subjects(con, dataset, m.batch_id, clean_new / "*.parquet")
             _arrival(con, m, "replaced" if exists else "loaded", now)
-            swap_in(raw_base, raw_tmp, m.department, m.batch_id)
-            if loaded:
-                swap_in(clean_base, clean_tmp, m.department, m.batch_id)
-            else:
-                remove_batch(clean_base, m.batch_id)
+            record_intent(con, m.batch_id, dataset.id, m.department, clean=loaded > 0, now=now)
+            crash_point("load.before_commit")
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
-    finally:
-        if (raw_tmp / "rows.parquet").exists():  # not swapped in: give the staged rows back for a retry
-            (raw_tmp / "rows.parquet").rename(folder / "rows.parquet")
-        for tmp in (raw_tmp, clean_tmp):
-            if tmp.exists():
-                shutil.rmtree(tmp)
+    except BaseException:
+        discard_work(settings, m.batch_id)  # not committed: the ledger does not count it, nothing to publish
+        raise
+    crash_point("load.after_commit")
+    publish(con, settings, m.batch_id)
     refresh_views(con, settings, dataset)
     return _ledger_result(con, m.batch_id, "replaced" if exists else "loaded")
+
+
+def _link(source: Path, target: Path) -> None:
+    """``target`` as a hard link of ``source`` (same file system: no copy), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _in_place(con: duckdb.DuckDBPyConnection, settings: Settings, batch_id: str) -> bool:
+    """The ledgered batch's partitions are where the ledger says (raw always; clean when rows loaded)."""
+    dataset_id, department, loaded = con.execute(
+        "SELECT dataset_id, department, rows_loaded FROM audit.batches WHERE batch_id = ?", [batch_id]).fetchall()[0]
+    if dataset_id is None:
+        return True
+    partition = Path(f"department={department}") / f"batch_id={batch_id}"
+    raw = settings.raw_root / dataset_id
+    clean = settings.parquet_root / dataset_id
+    return (raw / partition).is_dir() and (clean / partition).is_dir() == (loaded > 0) \
+        and len(batch_partitions(raw, batch_id)) == 1
 
 
 # Rows checked at a time: a slice's typed rows stay in memory (no spilling) under the

@@ -192,6 +192,7 @@ ORDER BY department NULLS LAST, dataset_id NULLS FIRST"""
 def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: Catalog, settings: Settings) -> None:
     """Create what is missing and refresh the catalog-driven parts (thresholds, views over Parquet)."""
     con.execute(FIXED_DDL)
+    con.execute(PUBLISH_DDL)
     con.execute(CORRECTIONS_DDL)
     con.execute(_correction_view())
     con.execute(GATE_DDL)
@@ -200,6 +201,26 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: Catalog, settings: Se
                     [[d.id, d.code_error_threshold] for d in catalog.datasets.values()])
     for dataset in catalog.datasets.values():
         refresh_views(con, settings, dataset)
+
+
+PUBLISH_DDL = """
+CREATE SCHEMA IF NOT EXISTS audit;
+-- A batch committed in the ledger whose partitions still wait in <data root>/work/<batch_id>/ to be
+-- renamed into place (warehouse/partitions.py): written in the load's transaction, cleared once
+-- published; a writer that finds one at start finishes the publish.
+CREATE TABLE IF NOT EXISTS audit.publish_intents (
+    batch_id VARCHAR PRIMARY KEY,
+    dataset_id VARCHAR NOT NULL,
+    department VARCHAR NOT NULL,
+    clean BOOLEAN NOT NULL,           -- the batch has a clean partition (false: remove any it had)
+    committed_at TIMESTAMPTZ NOT NULL
+);
+"""
+
+
+def ensure_publish_intents(con: duckdb.DuckDBPyConnection) -> None:
+    """The publish intents table, for a writer's start-up recovery (before ``ensure_schema``)."""
+    con.execute(PUBLISH_DDL)
 
 
 GATE_DDL = """
