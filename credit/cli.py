@@ -21,14 +21,20 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+# Every heavy import (duckdb, pandas, pyarrow, airflow, great_expectations, the warehouse and
+# transforms modules, even rich's console, progress bars and tables) happens inside the
+# commands: `credit --help` and `credit codes validate` load only what they use
+# (tests/test_codes_cli.py checks it).
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 codes_app = typer.Typer(no_args_is_help=True, help="Unified social credit codes and IDs.")
 app.add_typer(codes_app, name="codes")
@@ -36,13 +42,44 @@ corrections_app = typer.Typer(no_args_is_help=True, help="Corrections of quarant
 app.add_typer(corrections_app, name="corrections")
 expectations_app = typer.Typer(no_args_is_help=True, help="Great Expectations suites from the catalog, run in DuckDB.")
 app.add_typer(expectations_app, name="expectations")
-console = Console()
 
 
-def _progress() -> Progress:
+class _Console:
+    """rich's Console, made on first use (``console.print``, ``console.status``...)."""
+
+    _console: Console | None = None
+
+    def get(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console()
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self.get(), name)
+
+
+console = _Console()
+
+
+def Table(*headers, **options):  # noqa: N802 (rich.table.Table, imported on first use)
+    from rich.table import Table
+
+    return Table(*headers, **options)
+
+
+def _progress(to_terminal: bool = False) -> Progress:
+    """A progress bar; ``to_terminal`` keeps it on today's standard output while the work inside
+    redirects ``sys.stdout`` (Airflow's task logs go to a file, see credit/airflow_run.py)."""
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console,
+        TimeElapsedColumn(), console=Console(file=sys.stdout) if to_terminal else console.get(),
     )
 
 
@@ -57,11 +94,14 @@ def _context():
         raise typer.Exit(2) from None
 
 
+@contextmanager
 def _read_only_warehouse(settings):
-    from warehouse.db import connect
+    """The warehouse opened read-only, or a plain message (exit 1) when there is none yet."""
+    from warehouse.db import open_warehouse
 
     try:
-        return connect(settings, read_only=True)
+        with open_warehouse(settings, read_only=True) as con:
+            yield con
     except FileNotFoundError as exc:
         console.print(f"[yellow]{exc}[/yellow]")
         raise typer.Exit(1) from None
@@ -111,22 +151,23 @@ def codes_validate(
     """Validate codes, one per line; print one JSON object per line. Exit 0 even for invalid codes."""
     import sys
 
-    from warehouse.code_validation import validate_lines
+    from warehouse.code_validation import validate_file
 
+    # Bytes in, bytes out, in large blocks; the lines are those text mode gave (see validate_file).
     try:
-        stream = sys.stdin if file == "-" else open(file, encoding="utf-8", errors="replace")  # noqa: SIM115
+        stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
     except OSError as exc:
         console.print(f"[red]cannot read {file}: {exc.strerror}[/red]")
         raise typer.Exit(2) from None
     try:
-        out = sys.stdout
-        for line in validate_lines(stream, kind):
-            out.write(line + "\n")
+        sys.stdout.flush()
+        validate_file(stream, sys.stdout.buffer, kind, stdin=file == "-")
+        sys.stdout.buffer.flush()
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     finally:
-        if stream is not sys.stdin:
+        if file != "-":
             stream.close()
 
 
@@ -134,12 +175,11 @@ def codes_validate(
 def codes_rate() -> None:
     """重错码率 per department and dataset, cumulative, against the catalog threshold (docs/code-error-rate.md)."""
     settings, _ = _context()
-    con = _read_only_warehouse(settings)
-    rows = con.execute(
-        "SELECT coalesce(department, '全市 city'), coalesce(dataset_id, '(all)'), codes_received, codes_erroneous, "
-        "codes_duplicate, codes_bad, rate, threshold FROM audit.code_error_rate"
-    ).fetchall()
-    con.close()
+    with _read_only_warehouse(settings) as con:
+        rows = con.execute(
+            "SELECT coalesce(department, '全市 city'), coalesce(dataset_id, '(all)'), codes_received, codes_erroneous, "
+            "codes_duplicate, codes_bad, rate, threshold FROM audit.code_error_rate"
+        ).fetchall()
     table = Table("department", "dataset", "codes", "错码", "重码", "bad", "重错码率", "target",
                   title="重错码率 (distinct bad codes / distinct codes received)")
     for dept, ds, received, err, dup, bad, rate, threshold in rows:
@@ -191,11 +231,8 @@ def corrections_suggest(
     from warehouse.correction_file import SUGGESTION_HEADERS, suggest_from_register
 
     settings, cat = _context()
-    con = _read_only_warehouse(settings)
-    try:
+    with _read_only_warehouse(settings) as con:
         rows = suggest_from_register(con, cat)
-    finally:
-        con.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
@@ -208,12 +245,11 @@ def corrections_suggest(
 def corrections_status() -> None:
     """纠正率 per department and dataset: quarantined records with a code defect, corrected and still open."""
     settings, _ = _context()
-    con = _read_only_warehouse(settings)
-    rows = con.execute(
-        "SELECT coalesce(department, '全市 city'), coalesce(dataset_id, '(all)'), rows_detected, rows_corrected, "
-        "rows_open, rate FROM audit.correction_rate"
-    ).fetchall()
-    con.close()
+    with _read_only_warehouse(settings) as con:
+        rows = con.execute(
+            "SELECT coalesce(department, '全市 city'), coalesce(dataset_id, '(all)'), rows_detected, rows_corrected, "
+            "rows_open, rate FROM audit.correction_rate"
+        ).fetchall()
     table = Table("department", "dataset", "detected", "corrected", "open", "纠正率",
                   title="纠正率 (corrected / detected records with a code defect)")
     for dept, ds, detected, corrected, still_open, rate in rows:
@@ -231,7 +267,7 @@ def report(
     from datetime import date
 
     from credit.report import SHORT_NAMES, build_report, format_rate, today
-    from warehouse.db import connect
+    from warehouse.db import open_warehouse
     from warehouse.scorecard import write_scorecard
 
     settings, cat = _context()
@@ -243,14 +279,11 @@ def report(
     except ValueError:
         console.print(f"[red]--date must be YYYY-MM-DD, not {day!r}[/red]")
         raise typer.Exit(2) from None
-    con = connect(settings, cat)
-    try:
+    with open_warehouse(settings, cat) as con:
         result = write_scorecard(con, settings, cat)
         path = build_report(con, settings, cat, as_of)
         city = con.execute("SELECT metric, numerator, denominator, rate, target, direction, meets_target "
                            "FROM mart.scorecard WHERE level = 'city'").fetchall()
-    finally:
-        con.close()
     table = Table("metric", "numerator", "denominator", "rate", "target", title="City scorecard (全市)")
     for metric, num, den, rate, target, direction, meets in city:
         shown = format_rate(metric, rate)
@@ -290,13 +323,10 @@ def expectations_validate(
                           "; ".join(r.examples))
         console.print(table)
     if record:
-        from warehouse.db import connect
+        from warehouse.db import open_warehouse
 
-        con = connect(settings, cat)
-        try:
+        with open_warehouse(settings, cat) as con:
             rows = record_results(con, done)
-        finally:
-            con.close()
         console.print(f"{rows} results in audit.expectation_results")
     console.print(f"Data Docs: {docs_index(settings)}")
 
@@ -335,23 +365,13 @@ def ingest(
     """Stage, load and export one file (no Airflow)."""
     from credit import pipeline
     from foundation.catalog import CatalogError
-    from warehouse.db import connect
 
     settings, cat = _context()
     try:
         cat.dataset(dataset)
         cat.department(department)
-        if why := pipeline.unsafe_name_reason(file.name):
-            raise pipeline.UnsafePathError(why)
-        with console.status(f"Staging {file.name} (reading, mapping headers)..."):
-            staged = pipeline.stage(settings, cat, file.resolve(), dataset, department)
-        with console.status("Loading into the warehouse and exporting Parquet..."):
-            con = connect(settings, cat)
-            try:
-                result = pipeline.load(con, settings, cat, staged, replace=replace)
-            finally:
-                con.close()
-        pipeline.archive_file(settings, file, pipeline.file_sha256(file))
+        with console.status(f"Ingesting {file.name} (staging, loading, exporting Parquet)..."):
+            result = pipeline.ingest_file(settings, cat, file.resolve(), dataset, department, replace=replace)
     except (CatalogError, pipeline.UnsafePathError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -362,28 +382,23 @@ def ingest(
 def ingest_inbox() -> None:
     """Ingest every file waiting in the inbox, one after the other (no Airflow)."""
     from credit import pipeline
-    from warehouse.db import connect
+    from credit.inbox import scan_inbox
+    from warehouse.db import open_warehouse
 
     settings, cat = _context()
-    files = pipeline.scan_inbox(settings, cat)
-    results = []
-    con = connect(settings, cat)
-    try:
-        with _progress() as progress:
-            task = progress.add_task("Ingesting inbox files", total=len(files))
-            for item in files:
-                progress.update(task, description=item.relpath)
-                if item.dataset_id is None:
-                    results.append(pipeline.refuse(con, settings, item))
-                else:
-                    path = pipeline.inbox_path(settings, item.relpath)
-                    staged = pipeline.stage(settings, cat, path, item.dataset_id, item.department)
-                    results.append(pipeline.load(con, settings, cat, staged))
-                    pipeline.settle(settings, item.relpath)
-                progress.advance(task)
-    finally:
-        con.close()
-    _print_results(results)
+    files = scan_inbox(settings, cat)
+    with open_warehouse(settings, cat) as con, _progress() as progress:
+        task = progress.add_task("Ingesting inbox files", total=len(files))
+
+        def started(item) -> None:
+            progress.update(task, description=item.relpath, completed=files.index(item))
+
+        run = pipeline.ingest_inbox_files(con, settings, cat, ((f, None) for f in files), on_file=started)
+        progress.update(task, completed=len(files))
+    _print_results(run.results)
+    if run.failed:
+        console.print("[red]These files could not be ingested and stay in the inbox:[/red]\n" + "\n".join(run.failed))
+        raise typer.Exit(1)
 
 
 @app.command("run-dags")
@@ -395,25 +410,32 @@ def run_dags(
         raise typer.Exit(1)
 
 
+FINDING_TASKS = ("code_gate", "rejected_files")  # their failures are findings about the data, not faults
+
+
 def _broken(outcomes) -> list:
-    """DAG runs with a failed task other than the code gate (whose failures are findings, not faults)."""
+    """DAG runs with a failed task other than the finding tasks (code gate, rejected files)."""
     broken = [o for o in outcomes
-              if any(state != "success" for task, state in o.task_states.items() if not task.startswith("code_gate"))]
+              if any(state != "success" for task, state in o.task_states.items() if not task.startswith(FINDING_TASKS))]
     for o in broken:
         console.print(f"[red]{o.dag_id}: {o.state} {o.task_states}[/red]")
     gated = [o.dag_id for o in outcomes if o.task_states.get("code_gate") == "failed"]
     if gated:
         console.print(f"[yellow]code_gate failed in {len(gated)} DAG run(s): batches above their 重错码率 target, "
                       "marked in audit.gate_findings; see `credit codes rate`.[/yellow]")
+    rejected = [o.dag_id for o in outcomes if o.task_states.get("rejected_files") == "failed"]
+    if rejected:
+        console.print(f"[yellow]rejected_files failed in {len(rejected)} DAG run(s): files rejected as a whole "
+                      "(ledgered and archived; the departments must send them again); see `credit status`.[/yellow]")
     return broken
 
 
 def _run_dags(only: list[str] | None):
-    from credit.airflow_run import run_all
+    from credit.airflow_run import run_all, task_log_path
 
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     settings, _ = _context()
-    with _progress() as progress:
+    with _progress(to_terminal=True) as progress:
         task = progress.add_task("Preparing Airflow (metadata database, DAG parsing)", total=None)
 
         def started(dag_id: str) -> None:
@@ -428,6 +450,7 @@ def _run_dags(only: list[str] | None):
             o.dag_id, f"[{colour}]{o.state}[/{colour}]", ", ".join(f"{k}={v}" for k, v in o.task_states.items())
         )
     console.print(table)
+    console.print(f"Airflow's task logs (a failed task's traceback among them): {task_log_path(settings)}")
     return outcomes
 
 
@@ -435,13 +458,12 @@ def _run_dags(only: list[str] | None):
 def status() -> None:
     """Summarize the batch ledger (audit.batches)."""
     settings, cat = _context()
-    con = _read_only_warehouse(settings)
-    rows = con.execute(
-        """SELECT coalesce(dataset_id, '(unrouted)'), department, count(*), sum(rows_in), sum(rows_loaded),
-                  sum(rows_quarantined), string_agg(DISTINCT status, ',' ORDER BY status)
-           FROM audit.batches GROUP BY ALL ORDER BY ALL"""
-    ).fetchall()
-    con.close()
+    with _read_only_warehouse(settings) as con:
+        rows = con.execute(
+            """SELECT coalesce(dataset_id, '(unrouted)'), department, count(*), sum(rows_in), sum(rows_loaded),
+                      sum(rows_quarantined), string_agg(DISTINCT status, ',' ORDER BY status)
+               FROM audit.batches GROUP BY ALL ORDER BY ALL"""
+        ).fetchall()
     table = Table("dataset", "department", "batches", "rows in", "loaded", "quarantined", "status",
                   title=f"Batch ledger — {settings.warehouse_path}")
     for r in rows:

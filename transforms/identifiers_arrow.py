@@ -109,7 +109,7 @@ def normalize_codes(raw: pa.Array | pa.ChunkedArray) -> pa.StringArray:
     # non-ASCII). Rows holding none are already normalized.
     dirty = _rows_with(offsets, _byte_positions(data, _maybe_changed))
     if dirty.size:
-        arr = _replace_rows(arr, dirty, _normalize_dirty(arr.take(dirty)))
+        arr = _replace_rows(arr, dirty, _normalize_dirty(arr.take(_arrow(dirty))))
     return _empty_to_null(arr)
 
 
@@ -139,7 +139,7 @@ def _normalize_dirty(values: pa.StringArray) -> pa.StringArray:
     out = pc.ascii_upper(_string_array(kept[offsets], data[keep], present))
     wide = np.flatnonzero(~_np_bool(pc.string_is_ascii(values)))
     if wide.size:
-        out = _replace_rows(out, wide, _normalize_wide(values.take(wide)))
+        out = _replace_rows(out, wide, _normalize_wide(values.take(_arrow(wide))))
     return out
 
 
@@ -174,8 +174,8 @@ def _normalize_wide(values: pa.StringArray) -> pa.StringArray:
     out = _string_array(utf8_bytes[kept[chars]], encoded, present)
     rows = np.flatnonzero(unfoldable[chars[1:]] > unfoldable[chars[:-1]])
     if rows.size:  # circled digits, accents, ligatures...: Python's NFKC and case mapping
-        exact = [normalize_code(v) or "" for v in values.take(rows).to_pylist()]
-        out = _replace_rows(out, rows, pa.array(exact, pa.string()))
+        exact = [normalize_code(v) or "" for v in values.take(_arrow(rows)).to_pylist()]
+        out = _replace_rows(out, rows, _texts(exact))
     return out
 
 
@@ -220,7 +220,11 @@ class _Layout:
 
     def mask(self, *names: str) -> np.uint64:
         """The bits of the named fields: ``word & mask == 0`` when they all hold 0."""
-        return np.uint64(sum(((1 << width) - 1) << shift for shift, width in map(self.fields.get, names)))
+        bits = 0
+        for name in names:
+            shift, width = self.fields[name]
+            bits |= ((1 << width) - 1) << shift
+        return np.uint64(bits)
 
 
 def _layout(width: int, fields: dict[str, tuple[int, int | None]], char_part, pair_part=None) -> _Layout:
@@ -376,8 +380,8 @@ class _Verdicts:
     def of_lengths(cls, present: np.ndarray) -> _Verdicts:
         """Rows of no known length: only the length reasons, kind unknown."""
         n = len(present)
-        reasons = (_b("uscc_length"), _b("org_length"), _b("rid_length"))
-        return cls(present, *(np.full(n, r) for r in reasons), np.full(n, _UNKNOWN, np.int8))
+        uscc, org, rid = (np.full(n, _b(r)) for r in ("uscc_length", "org_length", "rid_length"))
+        return cls(present, uscc, org, rid, np.full(n, _UNKNOWN, np.int8))
 
     def assign(self, rows: np.ndarray, other: _Verdicts) -> None:
         for name in ("uscc", "org", "rid", "kind"):
@@ -391,7 +395,7 @@ def _judge(codes: pa.StringArray, rid_reasons: bool = False) -> _Verdicts:
     clean, verdicts = _judge_clean(codes, rid_reasons)
     rest = np.flatnonzero(verdicts.present & ~clean)
     if rest.size:
-        verdicts.assign(rest, _judge_rest(codes.take(rest)))
+        verdicts.assign(rest, _judge_rest(codes.take(_arrow(rest))))
     return verdicts
 
 
@@ -417,7 +421,8 @@ def _judge_18(matrix: np.ndarray, rid_reasons: bool) -> tuple[np.ndarray, ...]:
     """(clean, USCC reason bits, resident ID reason bits, kind) of each row of an 18-byte matrix;
     the reasons and kind are right where ``clean``: all 18 characters in the USCC code set."""
     m = len(matrix)
-    out = (np.empty(m, bool), np.empty(m, np.uint32), np.empty(m, np.uint32), np.empty(m, np.int8))
+    out: tuple[np.ndarray, ...] = (np.empty(m, bool), np.empty(m, np.uint32), np.empty(m, np.uint32),
+                                   np.empty(m, np.int8))
     for start in range(0, m, _CHUNK):
         for column, part in zip(out, _judge_18_chunk(matrix[start : start + _CHUNK], rid_reasons), strict=True):
             column[start : start + _CHUNK] = part
@@ -465,14 +470,15 @@ def _judge_18_chunk(matrix: np.ndarray, rid_reasons: bool) -> tuple[np.ndarray, 
 def _judge_rest(codes: pa.StringArray) -> _Verdicts:
     """Verdicts of rows that are not 18 characters of the USCC code set."""
     present = ~_np_bool(codes.is_null())
-    length = pc.fill_null(pc.utf8_length(codes), 0).to_numpy(zero_copy_only=False)
+    length = _np_int32(pc.utf8_length(codes))
     verdicts = _Verdicts.of_lengths(present)
     # 18 characters, one at least outside the code set: a placeholder or a code set failure.
     rows = np.flatnonzero(present & (length == 18))
     if rows.size:
-        values = codes.take(rows)
+        values = codes.take(_arrow(rows))
         first = pc.utf8_slice_codeunits(values, 0, 1)
-        same = _np_bool(pc.equal(pc.utf8_slice_codeunits(values, 1, 17), pc.binary_repeat(first, 16)))
+        sixteen = _arrow(np.array([16]))[0]  # an Arrow scalar (a Python int would import pandas)
+        same = _np_bool(pc.equal(pc.utf8_slice_codeunits(values, 1, 17), pc.binary_repeat(first, sixteen)))
         verdicts.uscc[rows] = np.where(same, _b("uscc_placeholder"), _b("uscc_charset"))
         verdicts.rid[rows] = _b("rid_charset")
         verdicts.kind[rows] = _USCC
@@ -481,7 +487,7 @@ def _judge_rest(codes: pa.StringArray) -> _Verdicts:
     if rows.size:
         verdicts.kind[rows] = _ORG
         verdicts.org[rows] = _b("org_charset")
-        rows = rows[_np_bool(pc.string_is_ascii(codes.take(rows)))]
+        rows = rows[_np_bool(pc.string_is_ascii(codes.take(_arrow(rows))))]
         if rows.size:
             matrix = np.zeros((rows.size, 10), np.uint8)  # even width: 5 byte pairs
             matrix[:, :9] = _matrix(codes, rows, 9)
@@ -490,7 +496,7 @@ def _judge_rest(codes: pa.StringArray) -> _Verdicts:
     # Any other length: an old registration number, or a placeholder of zeros.
     rows = np.flatnonzero(present & (length != 18))
     if rows.size:
-        values = codes.take(rows)
+        values = codes.take(_arrow(rows))
         registration = (length[rows] == 15) & _np_bool(pc.ascii_is_decimal(values))
         verdicts.uscc[rows[registration]] = _b("wrong_kind_registration_number")
         offsets, data = _buffers(values)
@@ -535,20 +541,20 @@ def _reason_lists(bits: np.ndarray, null: np.ndarray | None = None) -> pa.ListAr
         first = np.cumsum(n_reasons) - n_reasons
         rank = np.arange(len(reason)) - np.repeat(first, n_reasons)
         which[np.repeat(offsets[failing[several]], n_reasons) + rank] = reason
-    values = pa.DictionaryArray.from_arrays(pa.array(which), _names(REASONS)).dictionary_decode()
-    mask = pa.array(null) if null is not None and null.any() else None
-    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask)
+    values = pa.DictionaryArray.from_arrays(_arrow(which), _names(REASONS)).dictionary_decode()
+    mask = _arrow(null) if null is not None and null.any() else None
+    return pa.ListArray.from_arrays(_arrow(offsets), values, mask=mask)
 
 
 @cache
 def _names(names: tuple[str, ...]) -> pa.StringArray:
-    return pa.array(names, pa.string())
+    return _texts(list(names))
 
 
 def _kind_names(kind: np.ndarray) -> pa.StringArray:
     if len(kind) and (kind == kind[0]).all():  # one kind: its name repeated
-        return pa.repeat(pa.scalar(KIND_NAMES[kind[0]], pa.string()), len(kind))
-    return pa.DictionaryArray.from_arrays(pa.array(kind, pa.int8()), _names(KIND_NAMES)).dictionary_decode()
+        return pa.repeat(_names(KIND_NAMES)[int(kind[0])], len(kind))
+    return pa.DictionaryArray.from_arrays(_arrow(kind.astype(np.int8)), _names(KIND_NAMES)).dictionary_decode()
 
 
 def uscc_reasons(codes: pa.Array | pa.ChunkedArray) -> pa.ListArray:
@@ -585,21 +591,32 @@ def validate_codes(
 
     ``kind``: None to guess it, one of KINDS to force it, or a string array of them (null:
     guess) giving each row its own."""
+    raw, normalized, kinds, bits = code_verdicts(raw, kind)
+    columns = [raw, normalized, _kind_names(kinds), _arrow(bits == 0), _reason_lists(bits)]
+    return pa.RecordBatch.from_arrays(columns, schema=RESULT_SCHEMA)
+
+
+def code_verdicts(
+    raw: pa.Array | pa.ChunkedArray, kind: str | pa.Array | pa.ChunkedArray | None = None
+) -> tuple[pa.StringArray, pa.StringArray, np.ndarray, np.ndarray]:
+    """validate_codes before its kind and reason columns are built: (raw as one string array,
+    normalized, per row the kind as an int8 index into KIND_NAMES and the reasons as uint32 bits,
+    bit i for REASONS[i], 0 when valid; the bits are exactly ``empty`` where normalized is null)."""
     raw = _as_string_array(raw)
     forced = None  # per row: index into KIND_NAMES, -1 to guess
     if isinstance(kind, str):
         forced = np.full(len(raw), _kind_number(kind), np.int8)
     elif kind is not None:
-        kind = _as_string_array(kind)
-        distinct = kind.unique()
+        kinds = _as_string_array(kind)
+        distinct = kinds.unique()
         numbers = np.array([-1 if k is None else _kind_number(k) for k in distinct.to_pylist()], np.int8)
-        forced = numbers[pc.index_in(kind, distinct).to_numpy(zero_copy_only=False)]
+        forced = numbers[_np_int32(pc.index_in(kinds, distinct))]
     rid_reasons = forced is not None and bool((forced == _RID).any())
     clean, v = _judge_clean(raw, rid_reasons)  # clean rows are normalized already
     normalized = raw
     rest = np.flatnonzero(~clean)
     if rest.size:
-        normalized_rest = _empty_to_null(_normalize_dirty(raw.take(rest)))  # most of them change
+        normalized_rest = _empty_to_null(_normalize_dirty(raw.take(_arrow(rest))))  # most of them change
         normalized = _replace_rows(raw, rest, normalized_rest)
         v.present[rest] = ~_np_bool(normalized_rest.is_null())
         v.assign(rest, _judge(normalized_rest, rid_reasons))
@@ -609,8 +626,7 @@ def validate_codes(
     else:
         bits = np.select([kinds == _ORG, kinds == _RID], [v.org, v.rid], v.uscc)
     bits[~v.present] = _b("empty")
-    columns = [raw, normalized, _kind_names(kinds), pa.array(bits == 0), _reason_lists(bits)]
-    return pa.RecordBatch.from_arrays(columns, schema=RESULT_SCHEMA)
+    return raw, normalized, kinds, bits
 
 
 def _kind_number(kind: str) -> int:
@@ -620,6 +636,41 @@ def _kind_number(kind: str) -> int:
 
 
 # --- Arrow plumbing ---------------------------------------------------------------------------
+# numpy and Arrow meet through buffers: pa.array, pa.scalar, Array.to_numpy and Python values
+# given to compute functions make pyarrow import pandas (half a second, most of the time
+# `credit codes validate` takes to answer one code).
+
+
+def _arrow(values: np.ndarray) -> pa.Array:
+    """A 1-D numpy array of booleans or integers as an Arrow array (zero-copy but for booleans)."""
+    if values.dtype == np.bool_:
+        bits = pa.py_buffer(np.packbits(values, bitorder="little"))
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, bits])
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
+
+
+def _texts(texts: list[str]) -> pa.StringArray:
+    """A list of str as a string array."""
+    encoded = [text.encode("utf-8") for text in texts]
+    offsets = np.zeros(len(encoded) + 1, np.int32)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    return pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)))
+
+
+def _bits(buffer: pa.Buffer, offset: int, length: int) -> np.ndarray:
+    """``length`` bits of an Arrow bitmap from bit ``offset``, as numpy booleans."""
+    if length == 0:
+        return np.zeros(0, bool)
+    return np.unpackbits(np.frombuffer(buffer, np.uint8), count=offset + length, bitorder="little")[offset:].view(bool)
+
+
+def _np_int32(values: pa.Int32Array) -> np.ndarray:
+    """An int32 Arrow array as numpy, nulls as 0."""
+    if len(values) == 0:
+        return np.zeros(0, np.int32)
+    out = np.frombuffer(values.buffers()[1], np.int32)[values.offset : values.offset + len(values)]
+    return np.where(_bits(values.buffers()[0], values.offset, len(values)), out, 0) if values.null_count else out
 
 
 def _as_string_array(values: pa.Array | pa.ChunkedArray) -> pa.StringArray:
@@ -662,7 +713,7 @@ def _rows_with(offsets: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 def _matrix(codes: pa.StringArray, rows: np.ndarray, width: int) -> np.ndarray:
     """uint8 matrix of the given rows, all ``width`` bytes long (zero-copy when they are all rows)."""
-    subset = codes if rows.size == len(codes) else codes.take(pa.array(rows))
+    subset = codes if rows.size == len(codes) else codes.take(_arrow(rows))
     _, data = _buffers(subset)
     return data.reshape(rows.size, width)
 
@@ -671,12 +722,12 @@ def _replace_rows(values: pa.StringArray, rows: np.ndarray, replacements: pa.Str
     """``values`` with ``values[rows[i]]`` replaced by ``replacements[i]``."""
     order = np.arange(len(values))
     order[rows] = len(values) + np.arange(len(rows))
-    return pa.concat_arrays([values, replacements]).take(pa.array(order))
+    return pa.concat_arrays([values, replacements]).take(_arrow(order))
 
 
 def _string_array(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> pa.StringArray:
     """A string array from numpy offsets (starting at 0), data bytes and validity."""
-    validity = pa.array(valid).buffers()[1] if not valid.all() else None
+    validity = _arrow(valid).buffers()[1] if not valid.all() else None
     return pa.StringArray.from_buffers(
         len(valid), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(np.ascontiguousarray(data)), validity
     )
@@ -684,6 +735,10 @@ def _string_array(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> p
 
 def _np_bool(values: pa.BooleanArray | pa.ChunkedArray) -> np.ndarray:
     """A boolean Arrow array as numpy, nulls as False."""
-    if values.null_count == 0 and isinstance(values, pa.BooleanArray):
-        return values.to_numpy(zero_copy_only=False)
-    return pc.fill_null(values, False).to_numpy(zero_copy_only=False)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    validity, data = values.buffers()
+    out = _bits(data, values.offset, len(values))
+    if values.null_count:
+        out &= _bits(validity, values.offset, len(values))
+    return out
