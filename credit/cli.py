@@ -90,7 +90,7 @@ def _context():
     try:
         return get_settings(), get_catalog()
     except CatalogError as exc:
-        console.print(f"[red]The catalog is invalid:[/red]\n{exc}")
+        console.print(f"[red]The catalog is invalid:[/red]\n{_esc(exc)}")
         raise typer.Exit(2) from None
 
 
@@ -103,8 +103,15 @@ def _read_only_warehouse(settings):
         with open_warehouse(settings, read_only=True) as con:
             yield con
     except FileNotFoundError as exc:
-        console.print(f"[yellow]{exc}[/yellow]")
+        console.print(f"[yellow]{_esc(exc)}[/yellow]")
         raise typer.Exit(1) from None
+
+
+def _esc(text: object) -> str:
+    """Text from outside (file names, messages) printed as it is, never read as rich markup."""
+    from rich.markup import escape
+
+    return escape(str(text))
 
 
 def _print_results(results) -> None:
@@ -112,8 +119,8 @@ def _print_results(results) -> None:
                   title="Ingest results")
     for r in results:
         colour = "red" if r.status == "rejected" else "green"
-        table.add_row(r.source_file, r.dataset_id or "-", r.outcome, f"[{colour}]{r.status}[/{colour}]",
-                      str(r.rows_in), str(r.rows_loaded), str(r.rows_quarantined), r.message)
+        table.add_row(_esc(r.source_file), r.dataset_id or "-", r.outcome, f"[{colour}]{r.status}[/{colour}]",
+                      str(r.rows_in), str(r.rows_loaded), str(r.rows_quarantined), _esc(r.message))
     console.print(table)
 
 
@@ -157,14 +164,14 @@ def codes_validate(
     try:
         stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
     except OSError as exc:
-        console.print(f"[red]cannot read {file}: {exc.strerror}[/red]")
+        console.print(f"[red]cannot read {_esc(file)}: {exc.strerror}[/red]")
         raise typer.Exit(2) from None
     try:
         sys.stdout.flush()
         validate_file(stream, sys.stdout.buffer, kind, stdin=file == "-")
         sys.stdout.buffer.flush()
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{_esc(exc)}[/red]")
         raise typer.Exit(2) from None
     finally:
         if file != "-":
@@ -209,7 +216,7 @@ def corrections_apply(
             report = pipeline.apply_corrections_file(settings, cat, file.resolve(), source=source,
                                                      department=department)
     except (CatalogError, CorrectionsFileError, pipeline.UnsafePathError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{_esc(exc)}[/red]")
         raise typer.Exit(2) from None
     if report.already_applied:
         console.print(f"[yellow]{file.name} was applied before (same content): nothing changed.[/yellow]")
@@ -313,7 +320,7 @@ def expectations_validate(
                 with console.status(f"Validating {batch_id}..."):
                     done.append(validate_batch(settings, cat, batch_id, context=context))
             except BatchNotFoundError as exc:
-                console.print(f"[red]{exc}[/red]")
+                console.print(f"[red]{_esc(exc)}[/red]")
                 raise typer.Exit(2) from None
     for v in done:
         table = Table("rule", "field / column", "unexpected", "rows", "examples",
@@ -373,7 +380,7 @@ def ingest(
         with console.status(f"Ingesting {file.name} (staging, loading, exporting Parquet)..."):
             result = pipeline.ingest_file(settings, cat, file.resolve(), dataset, department, replace=replace)
     except (CatalogError, pipeline.UnsafePathError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{_esc(exc)}[/red]")
         raise typer.Exit(2) from None
     _print_results([result])
 
@@ -391,13 +398,14 @@ def ingest_inbox() -> None:
         task = progress.add_task("Ingesting inbox files", total=len(files))
 
         def started(item) -> None:
-            progress.update(task, description=item.relpath, completed=files.index(item))
+            progress.update(task, description=_esc(item.relpath), completed=files.index(item))
 
         run = pipeline.ingest_inbox_files(con, settings, cat, ((f, None) for f in files), on_file=started)
         progress.update(task, completed=len(files))
     _print_results(run.results)
     if run.failed:
-        console.print("[red]These files could not be ingested and stay in the inbox:[/red]\n" + "\n".join(run.failed))
+        console.print("[red]These files could not be ingested and stay in the inbox:[/red]\n"
+                      + _esc("\n".join(run.failed)))
         raise typer.Exit(1)
 
 

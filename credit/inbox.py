@@ -81,19 +81,29 @@ def readable_name(name: str) -> str:
         return raw.decode("utf-8", "backslashreplace")
 
 
+def _free_name(folder: str, name: str) -> str:
+    """``name``, or ``stem~2.ext``, ``stem~3.ext`` ... whichever is not taken in ``folder``."""
+    stem, dot, ext = name.rpartition(".") if "." in name.lstrip(".") else (name, "", "")
+    candidate, n = name, 1
+    while os.path.lexists(os.path.join(folder, candidate)):
+        n += 1
+        candidate = f"{stem}~{n}{dot}{ext}"
+    return candidate
+
+
 def _rename_unreadable(inbox: Path) -> None:
-    """Give every entry whose name is not valid UTF-8 its readable name (once; a clash keeps the old one)."""
+    """Give every entry whose name is not valid UTF-8 its readable name (``~2`` added when taken)."""
     for folder, dirs, files in os.walk(inbox, topdown=True, followlinks=False):
         for names in (dirs, files):
             for i, name in enumerate(names):
-                new = readable_name(name)
-                if new == name or os.path.lexists(os.path.join(folder, new)):
+                if readable_name(name) == name:
                     continue
+                new = _free_name(folder, readable_name(name))
                 try:
                     os.rename(os.path.join(folder, name), os.path.join(folder, new))
                     names[i] = new
-                except FileNotFoundError:
-                    pass  # another process took it meanwhile
+                except OSError:
+                    pass  # another process took it meanwhile (or renamed it first): next scan
 
 
 def _waiting(name: str) -> bool:
@@ -133,7 +143,7 @@ def scan_inbox(settings: Settings, catalog: Catalog) -> list[InboxFile]:
     _rename_unreadable(inbox)
     found: list[InboxFile] = []
     for top in sorted(inbox.iterdir()):
-        if _waiting(top.name):
+        if _waiting(top.name) or readable_name(top.name) != top.name:
             continue
         if problem := _not_a_file(top):
             found.append(InboxFile(top.name, NO_DEPARTMENT, None, *problem))
@@ -156,8 +166,8 @@ def _scan_department(catalog: Catalog, inbox: Path, folder: Path) -> list[InboxF
                 files.append(name)
         for name in sorted(files):
             path = Path(parent) / name
-            if _waiting(name):
-                continue
+            if _waiting(name) or readable_name(name) != name:
+                continue  # still being written, or not renamed yet (the next scan does)
             relpath = path.relative_to(inbox).as_posix()
             if problem := _not_a_file(path):
                 found.append(InboxFile(relpath, department, None, *problem))

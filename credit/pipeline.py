@@ -157,7 +157,8 @@ def refuse(
     """
     path = lexical_inbox_path(settings, item.relpath)
     if path.is_symlink() or not path.is_file():
-        what = f"symbolic link to {os.readlink(path)}" if path.is_symlink() else "not a regular file"
+        what = (f"symbolic link {item.relpath} to {os.readlink(path)}" if path.is_symlink()
+                else f"{item.relpath}: not a regular file")
         data = what.encode("utf-8", "backslashreplace")
         sha = hashlib.sha256(data).hexdigest()
         note = settings.staging / f"{sha}.link"
@@ -170,7 +171,7 @@ def refuse(
         sha, size = file_sha256(path), path.stat().st_size
     result = record_unrouted(
         con,
-        batch_id=batch_id_for(item.dataset_id or "unrouted", sha),
+        batch_id=batch_id_for("unrouted", sha),  # not the batch id a later, successful load takes
         dataset_id=item.dataset_id,
         department=item.department,
         source_file=path.name,
@@ -184,7 +185,7 @@ def refuse(
         path.unlink()
     else:
         settle(settings, item.relpath)
-    return replace(result, outcome="refused")
+    return result if result.outcome == "duplicate" else replace(result, outcome="refused")
 
 
 @dataclass

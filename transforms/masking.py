@@ -18,6 +18,8 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.identifiers import rid_check_char
+
 KEEP_HEAD, KEEP_TAIL = 6, 4
 # GB 11643 (17 digits + check) and the old 15-digit number; also inside a longer run of digits,
 # so that a digit typed next to an ID number does not let it through.
@@ -56,24 +58,39 @@ def mask_ids_in_text(text: str) -> str:
 # Control characters (NUL included) other than tab, line feed and carriage return.
 CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
 _CONTROL_RE = re.compile(f"[{CONTROL}]")
-# An ID number as people type it into text: 15 to 18 digits (half- or full-width, the last may be
-# X), single spaces or hyphens allowed between them.
-_DIGIT, _SEP = "0-9\uff10-\uff19", " \u3000\\-\uff0d"
-_TYPED_ID = re.compile(f"[{_DIGIT}](?:[{_SEP}]?[{_DIGIT}]){{13,16}}(?:[{_SEP}]?[{_DIGIT}Xx\uff38\uff58])?")
+# An ID number as people type it into text: half- or full-width digits, the last may be X, with up to
+# three separators between them (spaces of every width, tabs, line breaks, zero-width characters,
+# hyphens and dashes). Python's re and Arrow's RE2 read this class alike.
+_DIGIT = "0-9\uff10-\uff19"
+_SEP = "\\s\u00a0\u2000-\u200d\u2060\u202f\u205f\u3000\ufeff\\-\uff0d\u2010-\u2015\u2212"
+_TYPED_RUN = re.compile(f"[{_DIGIT}](?:[{_SEP}]{{0,3}}[{_DIGIT}])*(?:[{_SEP}]{{0,3}}[Xx\uff38\uff58])?")
 # RE2 (Arrow) prefilter: the texts that may hold either; the rest pass untouched.
-_SUSPECT = f"[{CONTROL}]|[{_DIGIT}](?:[{_SEP}]?[{_DIGIT}]){{13}}"
+_SUSPECT = f"[{CONTROL}]|[{_DIGIT}](?:[{_SEP}]{{0,3}}[{_DIGIT}]){{13}}"
+_SEP_RE = re.compile(f"[{_SEP}]")
+
+
+def _is_checked_id(window: str) -> bool:
+    """18 characters that are a resident ID by its check character (GB 11643) and birth date."""
+    return (window[:17].isdigit() and (window[17].isdigit() or window[17] == "X")
+            and rid_check_char(window[:17]) == window[17] and has_birth_date(window))
 
 
 def _mask_typed(match: re.Match[str]) -> str:
-    compact = re.sub(f"[{_SEP}]", "", unicodedata.normalize("NFKC", match.group())).upper()
+    """A run of digits: masked whole when it is, or holds, a resident ID number."""
+    compact = _SEP_RE.sub("", unicodedata.normalize("NFKC", match.group())).upper()
+    if len(compact) < 15:
+        return match.group()
     if len(compact) in (15, 18) and ID_RUN.fullmatch(compact) and has_birth_date(compact):
+        return mask_id(compact)
+    # Longer, or digits glued to an ID: any 18-character window with a right check character.
+    if any(_is_checked_id(compact[i:i + 18]) for i in range(len(compact) - 17)):
         return mask_id(compact)
     return match.group()
 
 
 def scrub_text(text: str) -> str:
     """Free text fit for export: ID numbers however typed masked, control characters removed."""
-    return _TYPED_ID.sub(_mask_typed, _CONTROL_RE.sub("", text))
+    return _TYPED_RUN.sub(_mask_typed, _CONTROL_RE.sub("", text))
 
 
 def scrub_texts(values: pa.Array | pa.ChunkedArray) -> pa.Array:

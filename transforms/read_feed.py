@@ -332,7 +332,9 @@ def _head_lines(head: bytes, layout: _Text, whole_file: bool) -> list[str]:
     if layout.utf16:
         lines = head[: len(head) // 2 * 2].decode("utf-16", "replace").split(layout.newline)
     else:
-        lines = [_decode_line(raw)[0] or raw.decode("utf-8", "replace") for raw in head.split(layout.newline.encode())]
+        decoded = [_decode_line(raw)[0] for raw in head.split(layout.newline.encode())]
+        lines = [text if text is not None else raw.decode("utf-8", "replace")
+                 for text, raw in zip(decoded, head.split(layout.newline.encode()), strict=True)]
     if not whole_file and len(lines) > 1:
         lines.pop()  # cut off by the end of the sample
     return [line.rstrip("\r\n") for line in lines[:HEADER_SCAN_LINES]]
@@ -784,6 +786,11 @@ def read_json(path: Path, match: HeaderMatch | None = None, sniffed: Sniffed | N
                 ) from None
         else:
             records = [_json_record(n, value, raw) for n, (value, raw) in enumerate(values, start=1)]
+            if not records:
+                raise feed_error(
+                    "empty_file", path, "JSON中没有任何记录（空数组）；" + RESEND_ZH,
+                    "the JSON holds no records (an empty array); " + RESEND_EN,
+                )
             feed = _feed_from_objects(path, "json", records)
             feed.encoding = encoding
             what_zh, what_en = ("JSON数组", "a JSON array") if array else ("多行JSON对象", "pretty-printed objects")

@@ -394,9 +394,16 @@ def record_unrouted(
     dataset_id: str | None = None,
 ) -> LoadResult:
     """A file no dataset accepts (or that could not be read at all): ledgered as rejected with no
-    rows, kept in the archive."""
+    rows, kept in the archive. The same bytes refused again are one batch with another arrival."""
     now = datetime.now(UTC)
-    con.execute("DELETE FROM audit.batches WHERE batch_id = ?", [batch_id])
+    exists = con.execute("SELECT count(*) FROM audit.batches WHERE batch_id = ?", [batch_id]).fetchall()[0][0]
+    if exists:  # the same bytes refused before (another name or folder): one batch, one more arrival
+        con.execute(
+            "INSERT INTO audit.arrivals (batch_id, department, source_file, file_sha256, seen_at, outcome) "
+            "VALUES (?, ?, ?, ?, ?, 'duplicate')",
+            [batch_id, department, source_file, file_sha256, now],
+        )
+        return _ledger_result(con, batch_id, "duplicate")
     text = f"{FILE_REASONS.get(reason, reason)}：{message}"
     con.execute(
         """INSERT INTO audit.batches (batch_id, dataset_id, department, source_file, file_sha256, file_bytes,
