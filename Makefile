@@ -28,7 +28,7 @@ test: $(VENV)/.synced browser
 
 ## The fast loop: unit + integration tests, no Airflow DAG runs and no slow cases (under 90 s here).
 test-fast: $(VENV)/.synced
-	$(VENV)/bin/pytest -m "not e2e and not slow" -q
+	$(VENV)/bin/pytest -m "not e2e and not slow" -q -n 2
 
 ## The report's charts are laid out with Noto Sans CJK, and the report test renders the page
 ## in Debian's headless Chromium; the Airflow production test (tests/test_airflow_postgres.py)

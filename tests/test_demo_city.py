@@ -57,6 +57,7 @@ def _truth(root: Path, name: str) -> list[dict]:
 # --- determinism and layout -----------------------------------------------------------------
 
 
+@pytest.mark.slow  # generates the city twice more
 def test_same_seed_gives_identical_files_and_another_seed_differs(tmp_path, city):
     again = tmp_path / "again"
     other = tmp_path / "other"
@@ -70,6 +71,7 @@ def test_same_seed_gives_identical_files_and_another_seed_differs(tmp_path, city
     assert summary["defects"] == len(_truth(city, "defects.csv"))
 
 
+@pytest.mark.slow  # generates the city in two more processes
 def test_output_does_not_depend_on_string_hashing(tmp_path, city):
     """Another process with another PYTHONHASHSEED writes the same bytes (no set-order leaks)."""
     root = tmp_path / "subprocess"

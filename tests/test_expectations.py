@@ -281,6 +281,7 @@ def _validate_elsewhere(batch_id: str) -> tuple[str, int]:
     return validation.batch_id, len(validation.results)
 
 
+@pytest.mark.slow  # four processes start GX (about 25 s)
 def test_validations_side_by_side_keep_every_asset(settings, catalog):
     """Four datasets validated at once in four processes: GX's configuration keeps all four assets."""
     ids = ["admin_license", "admin_penalty", "tax_payment", "utility_payment"]
