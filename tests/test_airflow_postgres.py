@@ -21,8 +21,6 @@ import base64
 import csv
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import psutil
 import pytest
 import sqlalchemy as sa
 from conftest import credit_cli
+from processes import free_port, stop_process_group
 
 from credit.airflow_env import WRITER_POOL, WRITER_POOL_DESCRIPTION, airflow_environ, api_environ
 from foundation.settings import PROJECT_ROOT, get_settings
@@ -62,10 +60,6 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def postgres_bindir() -> Path | None:
@@ -166,31 +160,6 @@ class Cluster:
         return "\n".join(f"--- {p.name}\n{tail(p, 3000)}" for p in sorted(self.logs.glob("*.log")))
 
 
-def stop_process_tree(proc: subprocess.Popen, grace: float = 20) -> None:
-    """SIGTERM the component's process group and every descendant (task workers included), then SIGKILL."""
-    try:
-        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        family = []
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    for p in family:
-        try:
-            p.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(family, timeout=grace)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def wait_for(what: str, check, timeout: float, cluster: Cluster, every: float = 2.0):
@@ -287,7 +256,7 @@ def cluster(postgres_url, tmp_path_factory) -> Iterator[Cluster]:
         yield c
     finally:
         for p in procs:
-            stop_process_tree(p)
+            stop_process_group(p, grace=20)
         engine.dispose()
 
 

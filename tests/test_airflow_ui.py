@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
+from processes import free_port, stop_process_group
 
 from foundation.catalog import get_catalog
 from foundation.settings import PROJECT_ROOT
@@ -32,10 +30,6 @@ HEALTH_TIMEOUT = 240  # make, a fresh SQLite metadata database, the API server
 DAGS_TIMEOUT = 180  # the DAG processor's first parse
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -62,27 +56,6 @@ class Standalone:
             time.sleep(every)
 
 
-def stop_group(proc: subprocess.Popen, grace: float = 30) -> None:
-    """SIGTERM make's process group (standalone and the components it started), then SIGKILL what is left."""
-    try:
-        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        family = []
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    _, alive = psutil.wait_procs(family, timeout=grace)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +86,7 @@ def standalone(tmp_path_factory) -> Iterator[Standalone]:
     try:
         yield s
     finally:
-        stop_group(proc)
+        stop_process_group(proc, grace=30)
 
 
 def healthy(s: Standalone) -> dict | None:

@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.arrow_buffers import string_buffers, strings, to_arrow
 from transforms.divisions import division_codes
 from transforms.identifiers import (
     GB11714_ALPHABET,
@@ -104,17 +105,17 @@ def _code_point_tables() -> tuple[np.ndarray, np.ndarray]:
 def normalize_codes(raw: pa.Array | pa.ChunkedArray) -> pa.StringArray:
     """normalize_code for every value: NFKC, no whitespace or hyphens, upper case, '' -> null."""
     arr = _as_string_array(raw)
-    offsets, data = _buffers(arr)
+    offsets, data = string_buffers(arr)
     # Bytes that may change: controls and space, '-', and everything above 'Z' (lower case,
     # non-ASCII). Rows holding none are already normalized.
     dirty = _rows_with(offsets, _byte_positions(data, _maybe_changed))
     if dirty.size:
-        arr = _replace_rows(arr, dirty, _normalize_dirty(arr.take(_arrow(dirty))))
+        arr = _replace_rows(arr, dirty, _normalize_dirty(arr.take(to_arrow(dirty))))
     return _empty_to_null(arr)
 
 
 def _empty_to_null(arr: pa.StringArray) -> pa.StringArray:
-    offsets, data = _buffers(arr)
+    offsets, data = string_buffers(arr)
     empty = np.diff(offsets) == 0
     if not empty.any():
         return arr
@@ -131,7 +132,7 @@ def _normalize_dirty(values: pa.StringArray) -> pa.StringArray:
     _code_point_tables()  # (checks _is_ascii_separator)
     # ASCII: NFKC changes nothing. An ASCII byte in UTF-8 is always a character of its own,
     # so the separators can be dropped byte by byte in every row.
-    offsets, data = _buffers(values)
+    offsets, data = string_buffers(values)
     keep = ~_is_ascii_separator(data)
     kept = np.zeros(len(data) + 1, np.int32)
     np.cumsum(keep, out=kept[1:])
@@ -139,7 +140,7 @@ def _normalize_dirty(values: pa.StringArray) -> pa.StringArray:
     out = pc.ascii_upper(_string_array(kept[offsets], data[keep], present))
     wide = np.flatnonzero(~_np_bool(pc.string_is_ascii(values)))
     if wide.size:
-        out = _replace_rows(out, wide, _normalize_wide(values.take(_arrow(wide))))
+        out = _replace_rows(out, wide, _normalize_wide(values.take(to_arrow(wide))))
     return out
 
 
@@ -154,7 +155,7 @@ def _normalize_wide(values: pa.StringArray) -> pa.StringArray:
     ASCII, drop separators, upper-case ASCII. A row with a character outside the foldable ones
     (see _code_point_tables) gets the reference function's answer instead."""
     separator, foldable = _code_point_tables()
-    offsets, data = _buffers(values)
+    offsets, data = string_buffers(values)
     starts = np.zeros(len(data) + 1, np.int32)  # code points before each byte
     np.cumsum((data & 0xC0) != 0x80, out=starts[1:])  # UTF-8: count the non-continuation bytes
     chars = starts[offsets]
@@ -174,8 +175,8 @@ def _normalize_wide(values: pa.StringArray) -> pa.StringArray:
     out = _string_array(utf8_bytes[kept[chars]], encoded, present)
     rows = np.flatnonzero(unfoldable[chars[1:]] > unfoldable[chars[:-1]])
     if rows.size:  # circled digits, accents, ligatures...: Python's NFKC and case mapping
-        exact = [normalize_code(v) or "" for v in values.take(_arrow(rows)).to_pylist()]
-        out = _replace_rows(out, rows, _texts(exact))
+        exact = [normalize_code(v) or "" for v in values.take(to_arrow(rows)).to_pylist()]
+        out = _replace_rows(out, rows, strings(exact))
     return out
 
 
@@ -395,7 +396,7 @@ def _judge(codes: pa.StringArray, rid_reasons: bool = False) -> _Verdicts:
     clean, verdicts = _judge_clean(codes, rid_reasons)
     rest = np.flatnonzero(verdicts.present & ~clean)
     if rest.size:
-        verdicts.assign(rest, _judge_rest(codes.take(_arrow(rest))))
+        verdicts.assign(rest, _judge_rest(codes.take(to_arrow(rest))))
     return verdicts
 
 
@@ -406,7 +407,7 @@ def _judge_clean(codes: pa.StringArray, rid_reasons: bool) -> tuple[np.ndarray, 
     present = np.ones(n, bool) if codes.null_count == 0 else ~_np_bool(codes.is_null())
     verdicts = _Verdicts.of_lengths(present)
     clean = np.zeros(n, bool)
-    offsets, _ = _buffers(codes)
+    offsets, _ = string_buffers(codes)
     rows = np.flatnonzero(present & (np.diff(offsets) == 18))
     if rows.size == n:
         clean, verdicts.uscc, verdicts.rid, verdicts.kind = _judge_18(_matrix(codes, rows, 18), rid_reasons)
@@ -475,9 +476,9 @@ def _judge_rest(codes: pa.StringArray) -> _Verdicts:
     # 18 characters, one at least outside the code set: a placeholder or a code set failure.
     rows = np.flatnonzero(present & (length == 18))
     if rows.size:
-        values = codes.take(_arrow(rows))
+        values = codes.take(to_arrow(rows))
         first = pc.utf8_slice_codeunits(values, 0, 1)
-        sixteen = _arrow(np.array([16]))[0]  # an Arrow scalar (a Python int would import pandas)
+        sixteen = to_arrow(np.array([16]))[0]  # an Arrow scalar (a Python int would import pandas)
         same = _np_bool(pc.equal(pc.utf8_slice_codeunits(values, 1, 17), pc.binary_repeat(first, sixteen)))
         verdicts.uscc[rows] = np.where(same, _b("uscc_placeholder"), _b("uscc_charset"))
         verdicts.rid[rows] = _b("rid_charset")
@@ -487,7 +488,7 @@ def _judge_rest(codes: pa.StringArray) -> _Verdicts:
     if rows.size:
         verdicts.kind[rows] = _ORG
         verdicts.org[rows] = _b("org_charset")
-        rows = rows[_np_bool(pc.string_is_ascii(codes.take(_arrow(rows))))]
+        rows = rows[_np_bool(pc.string_is_ascii(codes.take(to_arrow(rows))))]
         if rows.size:
             matrix = np.zeros((rows.size, 10), np.uint8)  # even width: 5 byte pairs
             matrix[:, :9] = _matrix(codes, rows, 9)
@@ -496,10 +497,10 @@ def _judge_rest(codes: pa.StringArray) -> _Verdicts:
     # Any other length: an old registration number, or a placeholder of zeros.
     rows = np.flatnonzero(present & (length != 18))
     if rows.size:
-        values = codes.take(_arrow(rows))
+        values = codes.take(to_arrow(rows))
         registration = (length[rows] == 15) & _np_bool(pc.ascii_is_decimal(values))
         verdicts.uscc[rows[registration]] = _b("wrong_kind_registration_number")
-        offsets, data = _buffers(values)
+        offsets, data = string_buffers(values)
         zeros = np.zeros(len(data) + 1, np.int32)
         np.cumsum(data == ord("0"), out=zeros[1:])
         length_bytes = np.diff(offsets)
@@ -541,20 +542,20 @@ def _reason_lists(bits: np.ndarray, null: np.ndarray | None = None) -> pa.ListAr
         first = np.cumsum(n_reasons) - n_reasons
         rank = np.arange(len(reason)) - np.repeat(first, n_reasons)
         which[np.repeat(offsets[failing[several]], n_reasons) + rank] = reason
-    values = pa.DictionaryArray.from_arrays(_arrow(which), _names(REASONS)).dictionary_decode()
-    mask = _arrow(null) if null is not None and null.any() else None
-    return pa.ListArray.from_arrays(_arrow(offsets), values, mask=mask)
+    values = pa.DictionaryArray.from_arrays(to_arrow(which), _names(REASONS)).dictionary_decode()
+    mask = to_arrow(null) if null is not None and null.any() else None
+    return pa.ListArray.from_arrays(to_arrow(offsets), values, mask=mask)
 
 
 @cache
 def _names(names: tuple[str, ...]) -> pa.StringArray:
-    return _texts(list(names))
+    return strings(list(names))
 
 
 def _kind_names(kind: np.ndarray) -> pa.StringArray:
     if len(kind) and (kind == kind[0]).all():  # one kind: its name repeated
         return pa.repeat(_names(KIND_NAMES)[int(kind[0])], len(kind))
-    return pa.DictionaryArray.from_arrays(_arrow(kind.astype(np.int8)), _names(KIND_NAMES)).dictionary_decode()
+    return pa.DictionaryArray.from_arrays(to_arrow(kind.astype(np.int8)), _names(KIND_NAMES)).dictionary_decode()
 
 
 def uscc_reasons(codes: pa.Array | pa.ChunkedArray) -> pa.ListArray:
@@ -592,7 +593,7 @@ def validate_codes(
     ``kind``: None to guess it, one of KINDS to force it, or a string array of them (null:
     guess) giving each row its own."""
     raw, normalized, kinds, bits = code_verdicts(raw, kind)
-    columns = [raw, normalized, _kind_names(kinds), _arrow(bits == 0), _reason_lists(bits)]
+    columns = [raw, normalized, _kind_names(kinds), to_arrow(bits == 0), _reason_lists(bits)]
     return pa.RecordBatch.from_arrays(columns, schema=RESULT_SCHEMA)
 
 
@@ -616,7 +617,7 @@ def code_verdicts(
     normalized = raw
     rest = np.flatnonzero(~clean)
     if rest.size:
-        normalized_rest = _empty_to_null(_normalize_dirty(raw.take(_arrow(rest))))  # most of them change
+        normalized_rest = _empty_to_null(_normalize_dirty(raw.take(to_arrow(rest))))  # most of them change
         normalized = _replace_rows(raw, rest, normalized_rest)
         v.present[rest] = ~_np_bool(normalized_rest.is_null())
         v.assign(rest, _judge(normalized_rest, rid_reasons))
@@ -635,27 +636,7 @@ def _kind_number(kind: str) -> int:
     return KIND_NAMES.index(kind)
 
 
-# --- Arrow plumbing ---------------------------------------------------------------------------
-# numpy and Arrow meet through buffers: pa.array, pa.scalar, Array.to_numpy and Python values
-# given to compute functions make pyarrow import pandas (half a second, most of the time
-# `credit codes validate` takes to answer one code).
-
-
-def _arrow(values: np.ndarray) -> pa.Array:
-    """A 1-D numpy array of booleans or integers as an Arrow array (zero-copy but for booleans)."""
-    if values.dtype == np.bool_:
-        bits = pa.py_buffer(np.packbits(values, bitorder="little"))
-        return pa.Array.from_buffers(pa.bool_(), len(values), [None, bits])
-    values = np.ascontiguousarray(values)
-    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
-
-
-def _texts(texts: list[str]) -> pa.StringArray:
-    """A list of str as a string array."""
-    encoded = [text.encode("utf-8") for text in texts]
-    offsets = np.zeros(len(encoded) + 1, np.int32)
-    np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    return pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)))
+# --- Arrow plumbing (see transforms/arrow_buffers.py) ---------------------------------------------
 
 
 def _bits(buffer: pa.Buffer, offset: int, length: int) -> np.ndarray:
@@ -681,15 +662,6 @@ def _as_string_array(values: pa.Array | pa.ChunkedArray) -> pa.StringArray:
     return values
 
 
-def _buffers(arr: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
-    """(value offsets relative to ``data``, data bytes) of a string array."""
-    _, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    if data_buf is None or offsets[-1] == offsets[0]:
-        return offsets - offsets[0], np.zeros(0, np.uint8)
-    return offsets - offsets[0], np.frombuffer(data_buf, np.uint8)[offsets[0] : offsets[-1]]
-
-
 def _byte_positions(data: np.ndarray, test) -> np.ndarray:
     """Positions of the bytes where ``test(chunk)`` is set, the data taken 1 MiB at a time."""
     step = 1 << 20
@@ -713,8 +685,8 @@ def _rows_with(offsets: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 def _matrix(codes: pa.StringArray, rows: np.ndarray, width: int) -> np.ndarray:
     """uint8 matrix of the given rows, all ``width`` bytes long (zero-copy when they are all rows)."""
-    subset = codes if rows.size == len(codes) else codes.take(_arrow(rows))
-    _, data = _buffers(subset)
+    subset = codes if rows.size == len(codes) else codes.take(to_arrow(rows))
+    _, data = string_buffers(subset)
     return data.reshape(rows.size, width)
 
 
@@ -722,12 +694,12 @@ def _replace_rows(values: pa.StringArray, rows: np.ndarray, replacements: pa.Str
     """``values`` with ``values[rows[i]]`` replaced by ``replacements[i]``."""
     order = np.arange(len(values))
     order[rows] = len(values) + np.arange(len(rows))
-    return pa.concat_arrays([values, replacements]).take(_arrow(order))
+    return pa.concat_arrays([values, replacements]).take(to_arrow(order))
 
 
 def _string_array(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> pa.StringArray:
     """A string array from numpy offsets (starting at 0), data bytes and validity."""
-    validity = _arrow(valid).buffers()[1] if not valid.all() else None
+    validity = to_arrow(valid).buffers()[1] if not valid.all() else None
     return pa.StringArray.from_buffers(
         len(valid), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(np.ascontiguousarray(data)), validity
     )

@@ -32,6 +32,7 @@ import os
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -899,15 +900,22 @@ def unreadable(path: Path, exc: BaseException) -> FeedError:
     )
 
 
-def _guarded(path: Path, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+@contextmanager
+def _read_failures_as_feed_errors(path: Path) -> Iterator[None]:
+    """A reader's failure on this file (not a bug of ours, not an interrupt) becomes a plain FeedError."""
     try:
-        yield from batches
+        yield
     except FeedError:
         raise
     except BaseException as exc:
         if not _is_read_failure(exc):
             raise
         raise unreadable(path, exc) from exc
+
+
+def _guarded(path: Path, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    with _read_failures_as_feed_errors(path):
+        yield from batches
 
 
 def read_feed(path: Path, match: HeaderMatch | None = None) -> Feed:
@@ -917,17 +925,11 @@ def read_feed(path: Path, match: HeaderMatch | None = None) -> Feed:
     workbook's data sheets. Raises FeedError for an empty, unsupported or unreadable file, and
     ``Feed.batches()`` raises nothing else either.
     """
-    try:
+    with _read_failures_as_feed_errors(path):
         if os.path.getsize(path) == 0:
             raise feed_error("empty_file", path, f"文件为空（0字节）；{RESEND_ZH}",
                              f"the file is empty (0 bytes); {RESEND_EN}")
         feed = _open(path, match)
-    except FeedError:
-        raise
-    except BaseException as exc:
-        if not _is_read_failure(exc):
-            raise
-        raise unreadable(path, exc) from exc
     if feed._batches is not None:
         feed._batches = _guarded(path, feed._batches)
     return feed

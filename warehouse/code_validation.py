@@ -42,6 +42,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.arrow_buffers import string_buffers, strings_from_bytes, to_arrow
 from transforms.identifiers_arrow import KIND_NAMES, REASONS, code_verdicts
 
 BLOCK_BYTES = 1 << 21  # input read at a time: 2 MiB, about 110,000 codes
@@ -157,7 +158,7 @@ def _lines(block: bytes, stdin: bool) -> pa.StringArray:
 
 
 def _texts(texts: Iterable[str]) -> pa.StringArray:
-    return _bytes_array([text.encode("utf-8") for text in texts])
+    return strings_from_bytes([text.encode("utf-8") for text in texts])
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -178,12 +179,12 @@ def _json_lines(codes: pa.StringArray, kind: str | None) -> memoryview:
     # Per row four pieces: the input, what comes between it and the normalized code (which
     # tells null), the normalized code ('' when null) and the rest of the line, with the head
     # of the next line. Both constants depend on the verdict only: one per distinct verdict.
-    keys = pc.dictionary_encode(_arrow(bits | kinds.astype(np.uint32) << np.uint32(_KIND_SHIFT)))
+    keys = pc.dictionary_encode(to_arrow(bits | kinds.astype(np.uint32) << np.uint32(_KIND_SHIFT)))
     distinct, verdicts = _numbers(keys.dictionary, np.uint32), _numbers(keys.indices, np.int32)
     constants = [piece for key in distinct.tolist() for piece in _verdict_pieces(key)]
     escaped_raw, raw_rows = _escaped(raw)
     escaped_normalized, normalized_rows = _escaped(normalized)
-    pieces = pa.concat_arrays([raw, normalized, _bytes_array(constants), escaped_raw, escaped_normalized])
+    pieces = pa.concat_arrays([raw, normalized, strings_from_bytes(constants), escaped_raw, escaped_normalized])
     constants_at = 2 * n
     take = np.empty((n, 4), np.int32)
     take[:, 0] = np.arange(n)
@@ -193,7 +194,7 @@ def _json_lines(codes: pa.StringArray, kind: str | None) -> memoryview:
     escaped_at = constants_at + len(constants)
     take[raw_rows, 0] = escaped_at + np.arange(len(raw_rows))
     take[normalized_rows, 2] = escaped_at + len(raw_rows) + np.arange(len(normalized_rows))
-    lines = pieces.take(_arrow(take.reshape(-1)))
+    lines = pieces.take(to_arrow(take.reshape(-1)))
     _, offsets_buffer, data_buffer = lines.buffers()
     first, last = np.frombuffer(offsets_buffer, np.int32)[[lines.offset, lines.offset + len(lines)]]
     return memoryview(data_buffer)[first : last - len(_HEAD)]  # without the head of a next line
@@ -211,12 +212,12 @@ def _verdict_pieces(key: int) -> tuple[bytes, bytes]:
 
 def _escaped(values: pa.StringArray) -> tuple[pa.StringArray, np.ndarray]:
     """(the JSON-escaped text of the values that need escaping, their rows)."""
-    offsets, data = _buffers(values)
+    offsets, data = string_buffers(values)
     special = np.flatnonzero((data < 0x20) | (data == 0x22) | (data == 0x5C))
     if not special.size:
-        return _bytes_array([]), special
+        return strings_from_bytes([]), special
     rows = np.unique(np.searchsorted(offsets, special, side="right") - 1)
-    offsets, data = _buffers(values.take(_arrow(rows)))
+    offsets, data = string_buffers(values.take(to_arrow(rows)))
     size = _ESCAPED_SIZE[data]
     at = np.zeros(len(data) + 1, np.int64)  # where each byte's text starts
     np.cumsum(size, out=at[1:])
@@ -236,29 +237,9 @@ def _escaped(values: pa.StringArray) -> tuple[pa.StringArray, np.ndarray]:
     return pa.StringArray.from_buffers(len(rows), pa.py_buffer(new_offsets), pa.py_buffer(out)), rows
 
 
-# --- Arrow plumbing (buffers only: pa.array and to_numpy would import pandas) -----------------
-
-
-def _arrow(values: np.ndarray) -> pa.Array:
-    values = np.ascontiguousarray(values)
-    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
+# --- Arrow plumbing (buffers only: pa.array and to_numpy would import pandas; transforms/arrow_buffers.py)
 
 
 def _numbers(values: pa.Array, dtype: type) -> np.ndarray:
     """A fixed-width Arrow array without nulls as numpy (zero-copy)."""
     return np.frombuffer(values.buffers()[1], dtype)[values.offset : values.offset + len(values)]
-
-
-def _bytes_array(items: list[bytes]) -> pa.StringArray:
-    offsets = np.zeros(len(items) + 1, np.int32)
-    np.cumsum([len(item) for item in items], out=offsets[1:])
-    return pa.StringArray.from_buffers(len(items), pa.py_buffer(offsets), pa.py_buffer(b"".join(items)))
-
-
-def _buffers(values: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets from 0, data bytes) of a string array; null values hold no bytes."""
-    _, offsets_buffer, data_buffer = values.buffers()
-    offsets = np.frombuffer(offsets_buffer, np.int32)[values.offset : values.offset + len(values) + 1]
-    if data_buffer is None or offsets[-1] == offsets[0]:
-        return offsets - offsets[0], np.zeros(0, np.uint8)
-    return offsets - offsets[0], np.frombuffer(data_buffer, np.uint8)[offsets[0] : offsets[-1]]
