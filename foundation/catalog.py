@@ -63,6 +63,9 @@ class FieldSpec(_Model):
     unit: str | None = None  # e.g. 万元
     min_value: float | None = None
     max_value: float | None = None
+    # A text field is scanned for resident ID numbers typed into it, masked in the clean export.
+    # False for codes of their own kind that can look like one (a licence number: division + date + serial).
+    mask_ids: bool = True
     description: str | None = None
 
     @model_validator(mode="after")

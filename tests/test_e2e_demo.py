@@ -308,3 +308,18 @@ def test_no_resident_id_in_any_clean_parquet_string_column(demo_city):
 
     assert resident_ids_in_parquet(demo_city / "parquet") == []
     assert resident_ids_in_parquet(demo_city / "raw")  # the scan finds them where they are kept
+
+
+def test_licence_numbers_shaped_like_ids_are_kept(demo_city):
+    """许可编号 371083 + 20220107 + serial looks like an ID number; the catalog says it is not one (mask_ids)."""
+    con = duckdb.connect()
+    root = demo_city
+    rows = con.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE c.XK_XKBH = r.XK_XKBH),
+                   count(*) FILTER (WHERE regexp_full_match(r.XK_XKBH, '371083\\d{{12}}'))
+            FROM read_parquet('{root}/parquet/admin_license/*/*/*.parquet', hive_partitioning=true) c
+            JOIN read_parquet('{root}/raw/admin_license/*/*/*.parquet', hive_partitioning=true, file_row_number=true) r
+              ON r.batch_id = c.batch_id AND coalesce(r._row, r.file_row_number + 1) = c.source_row
+            WHERE r.XK_XKBH IS NOT NULL"""
+    ).fetchone()
+    assert rows[0] > 0 and rows[1] == rows[0] and rows[2] > 0, rows

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from foundation.catalog import CODE_TYPES, Dataset, FieldSpec, FieldType
 from foundation.sql_names import ident, param
-from transforms.masking import mask_id_sql
+from transforms.masking import CONTROL, mask_id_sql
 
 # A staged rows.parquet with ``_row`` filled in: the line-by-line reader writes each record's
 # ordinal, DuckDB's CSV path leaves it NULL and keeps the file in record order.
@@ -249,8 +249,9 @@ def build_clean_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict]:
     """The rows of ``typed`` that are not in ``problems_table`` (bind ``$salt`` if present).
 
     Columns follow ``warehouse.schema.clean_columns`` without ``batch_id`` (a partition column).
-    A resident ID leaves as a masked value plus a salted hash, never in clear; free text leaves
-    scrubbed (``scrub_text``: ID numbers typed into it masked, control characters removed).
+    A resident ID leaves as a masked value plus a salted hash, never in clear; text leaves
+    scrubbed (``scrub_text``: ID numbers typed into it masked, control characters removed), or with
+    control characters removed only where the catalog says ``mask_ids: false``.
     """
     params: dict = {}
     exprs = ["source_row", f"{_subject_key(dataset)} AS subject_key"]
@@ -259,8 +260,11 @@ def build_clean_sql(dataset: Dataset, problems_table: str) -> tuple[str, dict]:
         if spec.type is FieldType.RESIDENT_ID:
             exprs.append(f"{mask_id_sql(col)} AS {name}")
             exprs.append(f"CASE WHEN {col} IS NOT NULL THEN sha256($salt || {col}) END AS {ident(spec.code + '_HASH')}")
-        elif spec.type is FieldType.TEXT:  # free text: an ID number pasted into it leaves masked
+        elif spec.type is FieldType.TEXT and spec.mask_ids:  # an ID number typed into it leaves masked
             exprs.append(f"scrub_text({col}) AS {name}")
+        elif spec.type is FieldType.TEXT:  # a code of its own kind: control characters removed only
+            params["control"] = "[" + CONTROL.encode("unicode_escape").decode() + "]"  # RE2 reads \x00
+            exprs.append(f"regexp_replace({col}, $control, '', 'g') AS {name}")
         else:
             exprs.append(f"{col} AS {name}")
     select = ",\n    ".join(exprs)
