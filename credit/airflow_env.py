@@ -16,6 +16,7 @@ Imported at DAG-parse time (through ``credit.dag_common``): standard library onl
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -81,7 +82,30 @@ def airflow_environ(settings: Settings) -> dict[str, str]:
     async_url = os.environ.get("CREDIT_AIRFLOW_DB_URL_ASYNC") or async_metadata_db_url(db_url)
     if async_url:
         environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = async_url
+    environ.update(smtp_environ())
     return environ
+
+
+SMTP_DEFAULT = ("127.0.0.1", 8025)  # the local relay; `credit demo` runs a sink there (credit/mail_sink.py)
+
+
+def smtp_host_port() -> tuple[str, int]:
+    return os.environ.get("CREDIT_SMTP_HOST", SMTP_DEFAULT[0]), int(os.environ.get("CREDIT_SMTP_PORT",
+                                                                                    SMTP_DEFAULT[1]))
+
+
+def smtp_environ() -> dict[str, str]:
+    """Airflow's ``smtp_default`` connection for the departments' digests (credit/notify.py).
+
+    JSON, not a URI: in a URI the provider reads ``disable_ssl=false`` as true. SSL and STARTTLS are off
+    for a local relay; host, port and sender come from CREDIT_SMTP_HOST / _PORT / _FROM.
+    """
+    host, port = smtp_host_port()
+    sender = os.environ.get("CREDIT_SMTP_FROM", "credit-center@credit.rushan.example")
+    conn = {"conn_type": "smtp", "host": host, "port": port,
+            "extra": {"from_email": sender, "disable_ssl": True, "disable_tls": True, "timeout": 30}}
+    return {"AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(conn), "AIRFLOW__EMAIL__EMAIL_CONN_ID": "smtp_default",
+            "AIRFLOW__EMAIL__FROM_EMAIL": sender}
 
 
 def quiet_known_warnings() -> None:

@@ -12,12 +12,16 @@ import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from credit.airflow_env import WRITER_POOL, airflow_environ, apply_airflow_environ
 from foundation.settings import PROJECT_ROOT, Settings
 
 REGISTER_FIRST = "credit_ingest_legal_entity"
+CLOSE_DAG = "credit_period_close"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,49 @@ class DagRunOutcome:
     dag_id: str
     state: str
     task_states: dict[str, str]
+    logical_date: str = ""  # ISO, Asia/Shanghai; "" for a run at the current time
+
+
+@dataclass(frozen=True)
+class DagRunPlan:
+    """One ``dag.test()`` call: the DAG, its logical date (None: now) and run conf."""
+
+    dag_id: str
+    logical_date: datetime | None = None
+    conf: dict | None = None
+
+
+def month_start(month: date) -> datetime:
+    return datetime(month.year, month.month, 1, tzinfo=SHANGHAI)
+
+
+def next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def backfill_plan(dag_ids: list[str], first: date, last: date, ingest_every_month: bool) -> list[DagRunPlan]:
+    """Runs that close the months ``first`` .. ``last`` (reporting months) in order.
+
+    The close of month M runs in the interval of the month after it, so every file of M is due.
+    ``ingest_every_month``: before each close, every ingest DAG runs for the interval ending when the
+    close's interval ends (a strict backfill: each month takes only the files received by then).
+    Otherwise the ingest DAGs run once, for the interval ending with the last close, then the closes:
+    the same result, because a close counts only files received by its own last day.
+    """
+    ingest = dag_order([d for d in dag_ids if d != CLOSE_DAG])
+    ends, month = [], first
+    while month <= last:
+        ends.append(month_start(next_month(next_month(month))))  # the end of the close's interval
+        month = next_month(month)
+    plan: list[DagRunPlan] = []
+    for end in ends:
+        if ingest_every_month or end == ends[-1]:
+            plan += [DagRunPlan(d, end) for d in ingest]
+        if ingest_every_month and CLOSE_DAG in dag_ids:
+            plan.append(DagRunPlan(CLOSE_DAG, end, {"report": end == ends[-1]}))
+    if not ingest_every_month and CLOSE_DAG in dag_ids:
+        plan += [DagRunPlan(CLOSE_DAG, end, {"report": end == ends[-1]}) for end in ends]
+    return plan
 
 
 def migrate_metadata_db(settings: Settings) -> None:
@@ -44,6 +91,8 @@ def dag_order(dag_ids: list[str]) -> list[str]:
             return (0, dag_id)
         if dag_id == REGISTER_FIRST:
             return (1, dag_id)
+        if dag_id == CLOSE_DAG:  # after the ingest DAGs: it checks what they loaded
+            return (3, dag_id)
         return (2, dag_id)
 
     return sorted(dag_ids, key=rank)
@@ -60,9 +109,13 @@ def task_log_path(settings: Settings) -> Path:
     return settings.airflow_home / "logs" / "dag-test.log"
 
 
-def run_all(settings: Settings, only: list[str] | None = None, on_start=None) -> list[DagRunOutcome]:
+def run_all(settings: Settings, only: list[str] | None = None, on_start=None,
+            months: tuple[date, date] | None = None, ingest_every_month: bool = False) -> list[DagRunOutcome]:
     """Run the DAGs; Airflow's own output (task logs, a failed task's traceback) goes to
-    ``task_log_path``, appended, so the caller's terminal shows outcomes, not Airflow's internals."""
+    ``task_log_path``, appended, so the caller's terminal shows outcomes, not Airflow's internals.
+
+    ``months`` (first, last reporting month): a backfill that closes those months (``backfill_plan``);
+    without it, every DAG runs once for the current time."""
     apply_airflow_environ(settings)
     migrate_metadata_db(settings)
     log_path = task_log_path(settings)
@@ -72,12 +125,21 @@ def run_all(settings: Settings, only: list[str] | None = None, on_start=None) ->
         dagbag = load_dagbag()
         if dagbag.import_errors:
             raise RuntimeError(f"DAG import errors: {dagbag.import_errors}")
-        for dag_id in dag_order(only or list(dagbag.dag_ids)):
+        dag_ids = only or list(dagbag.dag_ids)
+        if months is None:
+            plan = [DagRunPlan(d) for d in dag_order(dag_ids)]
+        else:
+            plan = backfill_plan(dag_ids, *months, ingest_every_month=ingest_every_month)
+        for step in plan:
             if on_start:
-                on_start(dag_id)
-            print(f"===== {dag_id} =====", flush=True)
-            run = dagbag.dags[dag_id].test()
+                on_start(step.dag_id, len(plan))
+            when = step.logical_date.isoformat() if step.logical_date else ""
+            print(f"===== {step.dag_id} {when} =====", flush=True)
+            kwargs: dict = {"run_conf": step.conf} if step.conf else {}
+            if step.logical_date is not None:
+                kwargs["logical_date"] = step.logical_date
+            run = dagbag.dags[step.dag_id].test(**kwargs)
             states = {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": str(ti.state)
                       for ti in run.get_task_instances()}
-            outcomes.append(DagRunOutcome(dag_id, str(run.state), states))
+            outcomes.append(DagRunOutcome(step.dag_id, str(run.state), states, when))
     return outcomes

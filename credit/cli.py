@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -267,14 +268,17 @@ def corrections_status() -> None:
 
 @app.command()
 def report(
-    day: Annotated[str | None, typer.Option("--date", help="Report date YYYY-MM-DD (default: today, Asia/Shanghai).")]
-    = None,
+    day: Annotated[str | None, typer.Option(
+        "--as-of", "--date", help="Report as of this day, YYYY-MM-DD (default: today, Asia/Shanghai): only files "
+                                  "received and corrections applied by then, the deliveries due by then.")] = None,
 ) -> None:
-    """Recompute the scorecard (mart.scorecard + Parquet) and write the Chinese HTML quality report."""
-    from datetime import date
-
+    """Recompute the scorecard (mart.scorecard + Parquet), deliveries and findings as of a day, and write the
+    Chinese HTML quality report."""
+    from credit.period_close import reported_month
     from credit.report import SHORT_NAMES, build_report, format_rate, today
+    from warehouse.alerts import write_alerts
     from warehouse.db import open_warehouse
+    from warehouse.deliveries import write_deliveries
     from warehouse.scorecard import write_scorecard
 
     settings, cat = _context()
@@ -284,10 +288,12 @@ def report(
     try:
         as_of = date.fromisoformat(day) if day else today()
     except ValueError:
-        console.print(f"[red]--date must be YYYY-MM-DD, not {day!r}[/red]")
+        console.print(f"[red]--as-of must be YYYY-MM-DD, not {day!r}[/red]")
         raise typer.Exit(2) from None
     with open_warehouse(settings, cat) as con:
-        result = write_scorecard(con, settings, cat)
+        result = write_scorecard(con, settings, cat, as_of=as_of)
+        write_deliveries(con, cat, as_of)
+        write_alerts(con, cat, settings.catalog_dir, as_of, reported_month(as_of), as_of.replace(day=1))
         path = build_report(con, settings, cat, as_of)
         city = con.execute("SELECT metric, numerator, denominator, rate, target, direction, meets_target "
                            "FROM mart.scorecard WHERE level = 'city'").fetchall()
@@ -347,17 +353,31 @@ def expectations_docs() -> None:
     console.print(f"Data Docs: {build_docs(settings)}")
 
 
+HISTORY = ("2025-01", "2026-11")  # the sample city's two years (fixed, whatever today is)
+
+
 @app.command("demo-data")
 def demo_data(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 371083,
     entities: Annotated[int, typer.Option(help="Number of legal entities in the register.")] = 3000,
+    first: Annotated[str, typer.Option("--from", help="First month of deliveries.")] = HISTORY[0],
+    last: Annotated[str, typer.Option("--to", help="Last month of deliveries (a small --to for quick tests).")]
+    = HISTORY[1],
+    snapshot: Annotated[bool, typer.Option(
+        help="Instead: one file per department feed, every defect kind at least once (the loader's test city).")
+    ] = False,
 ) -> None:
-    """Write the sample city's feeds to the inbox and the ground truth next to it."""
-    from sample_city import generate
+    """Write the sample city's feeds to the inbox (two years of periodic deliveries by default) and the
+    ground truth next to it."""
+    from sample_city import generate, generate_history
 
     settings, _ = _context()
+    _month(first), _month(last)  # plain errors for a malformed month
     with console.status("Writing the sample city of Rushan (371083)..."):
-        summary = generate(settings.data_root, seed=seed, entities=entities)
+        if snapshot:
+            summary = generate(settings.data_root, seed=seed, entities=entities)
+        else:
+            summary = generate_history(settings.data_root, seed=seed, entities=entities, first=first, last=last)
     console.print(f"Sample feeds in [bold]{settings.inbox}[/bold], ground truth in [bold]{settings.truth_dir}[/bold]")
     console.print(summary)
 
@@ -409,16 +429,39 @@ def ingest_inbox() -> None:
         raise typer.Exit(1)
 
 
+def _month(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m").date()
+    except ValueError:
+        raise typer.BadParameter(f"'{value}' is not a month like 2025-03") from None
+
+
 @app.command("run-dags")
 def run_dags(
     dag: Annotated[list[str] | None, typer.Option(help="Run only these DAG ids (repeatable).")] = None,
+    from_month: Annotated[str | None, typer.Option("--from", help="Backfill: first month to close (2025-01).")] = None,
+    to_month: Annotated[str | None, typer.Option("--to", help="Backfill: last month to close (2026-11).")] = None,
+    ingest_every_month: Annotated[bool, typer.Option(
+        help="Backfill: run the ingest DAGs before every close, each taking the files received by then "
+             "(slower; the default ingests once, then closes each month as of its own last day: same result).")
+    ] = False,
 ) -> None:
-    """Run every DAG once with Airflow's dag.test() against the metadata database."""
-    if _broken(_run_dags(dag)):
+    """Run every DAG once with Airflow's dag.test(), or backfill the months --from .. --to through them."""
+    first, last = _month(from_month), _month(to_month)
+    if (first is None) != (last is None) or (first and last and first > last):
+        console.print("[red]Give both --from and --to, the first not after the last (e.g. --from 2025-01 "
+                      "--to 2026-11).[/red]")
+        raise typer.Exit(2)
+    months = (first, last) if first and last else None
+    if _broken(_run_dags(dag, months, ingest_every_month)):
         raise typer.Exit(1)
 
 
-FINDING_TASKS = ("code_gate", "rejected_files")  # their failures are findings about the data, not faults
+# Their failures are findings about the data, not faults: a batch's 重错码率 above the error threshold,
+# a file rejected as a whole, errors in a monthly close.
+FINDING_TASKS = ("code_gate", "rejected_files", "check_errors")
 
 
 def _broken(outcomes) -> list:
@@ -429,8 +472,12 @@ def _broken(outcomes) -> list:
         console.print(f"[red]{o.dag_id}: {o.state} {o.task_states}[/red]")
     gated = [o.dag_id for o in outcomes if o.task_states.get("code_gate") == "failed"]
     if gated:
-        console.print(f"[yellow]code_gate failed in {len(gated)} DAG run(s): batches above their 重错码率 target, "
-                      "marked in audit.gate_findings; see `credit codes rate`.[/yellow]")
+        console.print(f"[yellow]code_gate failed in {len(gated)} DAG run(s): batches above the 重错码率 error "
+                      "threshold, marked in audit.gate_findings; see `credit codes rate`.[/yellow]")
+    closes = [o for o in outcomes if o.task_states.get("check_errors") == "failed"]
+    if closes:
+        console.print(f"[yellow]check_errors failed in {len(closes)} monthly close(s): missing files or rates far "
+                      "from target, in audit.alerts and the report; see `credit alerts`.[/yellow]")
     rejected = [o.dag_id for o in outcomes if o.task_states.get("rejected_files") == "failed"]
     if rejected:
         console.print(f"[yellow]rejected_files failed in {len(rejected)} DAG run(s): files rejected as a whole "
@@ -438,27 +485,33 @@ def _broken(outcomes) -> list:
     return broken
 
 
-def _run_dags(only: list[str] | None):
+def _run_dags(only: list[str] | None, months=None, ingest_every_month: bool = False):
     from credit.airflow_run import run_all, task_log_path
+    from credit.mail_sink import local_relay
 
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     settings, _ = _context()
     with _progress(to_terminal=True) as progress:
         task = progress.add_task("Preparing Airflow (metadata database, DAG parsing)", total=None)
 
-        def started(dag_id: str) -> None:
-            progress.update(task, description=f"Running {dag_id}", total=progress.tasks[0].total or 14)
+        def started(dag_id: str, total: int) -> None:
+            done = progress.tasks[0].completed if progress.tasks[0].total else 0
+            progress.update(task, description=f"Running {dag_id}", total=total, completed=done)
             progress.advance(task)
 
-        outcomes = run_all(settings, only=only, on_start=started)
-    table = Table("DAG", "state", "tasks", title="Airflow DAG runs (dag.test)")
+        with local_relay(settings.data_root) as mail:
+            outcomes = run_all(settings, only=only, on_start=started, months=months,
+                               ingest_every_month=ingest_every_month)
+    table = Table("DAG", "logical date", "state", "tasks", title="Airflow DAG runs (dag.test)")
     for o in outcomes:
         colour = "green" if o.state == "success" else "red"
-        table.add_row(
-            o.dag_id, f"[{colour}]{o.state}[/{colour}]", ", ".join(f"{k}={v}" for k, v in o.task_states.items())
-        )
+        failed = [k for k, v in o.task_states.items() if v != "success"]
+        tasks = f"{len(o.task_states)} tasks" + (f", not successful: {', '.join(failed)}" if failed else "")
+        table.add_row(o.dag_id, o.logical_date[:10] or "now", f"[{colour}]{o.state}[/{colour}]", tasks)
     console.print(table)
     console.print(f"Airflow's task logs (a failed task's traceback among them): {task_log_path(settings)}")
+    if mail is not None:
+        console.print(f"Departments' quality digests (local mail sink): {mail}")
     return outcomes
 
 
@@ -492,15 +545,19 @@ def demo(
     if settings.warehouse_path.exists() or (settings.inbox.exists() and any(settings.inbox.rglob("*.*"))):
         console.print(f"[yellow]{settings.data_root} already holds data: the demo adds to it "
                       "(files already loaded are recognized by content and not loaded twice).[/yellow]")
-    demo_data(seed=seed, entities=entities)
-    outcomes = _run_dags(None)
+    demo_data(seed=seed, entities=entities, first=HISTORY[0], last=HISTORY[1], snapshot=False)
+    # Ingest everything, then close every month as of its own last day (credit/airflow_run.py).
+    outcomes = _run_dags(None, (_month(HISTORY[0]), _month(HISTORY[1])))
     status()
     # The register authority's round of corrections: what the register can vouch for, applied.
     suggested = settings.data_root / "corrections" / "register_authority.csv"
     corrections_suggest(out=suggested)
     corrections_apply(file=suggested, source="register_authority", department=None)
     corrections_status()
-    report(day=None)  # again, now with the corrections (the report DAG ran before them)
+    from credit.airflow_run import month_start, next_month
+
+    last_close = next_month(next_month(_month(HISTORY[1])))  # the end of the last close's interval
+    report(day=(month_start(last_close).date() - timedelta(days=1)).isoformat())
     console.print(
         "\nOutputs:\n"
         f"  warehouse (DuckDB)  {settings.warehouse_path}\n"

@@ -18,6 +18,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from foundation.catalog import Catalog
@@ -153,6 +154,15 @@ def scan_inbox(settings: Settings, catalog: Catalog) -> list[InboxFile]:
         else:
             found += _scan_department(catalog, inbox, top)
     return found
+
+
+def received_before(settings: Settings, files: list[InboxFile], cutoff: datetime | None) -> list[InboxFile]:
+    """The files whose receipt (the file's mtime, what the loader records) lies before ``cutoff``: an
+    Airflow run takes what had arrived by the end of its data interval. ``cutoff`` None: all of them."""
+    if cutoff is None:
+        return list(files)
+    limit = cutoff.timestamp()
+    return [f for f in files if (settings.inbox / f.relpath).lstat().st_mtime < limit]
 
 
 def _scan_department(catalog: Catalog, inbox: Path, folder: Path) -> list[InboxFile]:

@@ -80,6 +80,26 @@ class Timeliness(_Model):
     date_field: str  # the decision date the deadline counts from
 
 
+class DeliveryRule(_Model):
+    """How often a department delivers a dataset and by when (归集频次与报送期限)."""
+
+    cadence: Literal["monthly", "weekly"] = "monthly"
+    deadline_working_days: Annotated[int, Field(ge=0, le=60)] = 5  # after the period ends, Chinese calendar
+
+
+class Delivery(DeliveryRule):
+    """The dataset's delivery expectation: every ``expected_from`` department sends one file per
+    period from ``since`` (the first period after the dataset entered the catalog), by the deadline.
+    ``overrides`` gives a department its own cadence or deadline (the busiest send weekly)."""
+
+    since: Annotated[str, Field(pattern=r"^\d{4}-(\d{2}|W\d{2})$")]
+    expected_from: list[str] | None = None  # default: the dataset's departments
+    overrides: dict[str, DeliveryRule] = {}
+
+    def rule_for(self, department: str) -> DeliveryRule:
+        return self.overrides.get(department, self)
+
+
 class SubjectFields(_Model):
     """Which fields identify the subject (行政相对人) of a record."""
 
@@ -104,6 +124,7 @@ class Dataset(_Model):
     disclosure: Disclosure
     subject_types: list[Literal["legal_entity", "natural_person", "individual_business"]]
     timeliness: Timeliness | None = None
+    delivery: Delivery | None = None  # periodic feeds: cadence, deadline, first period (missing-feed detection)
     publication_period: str | None = None
     code_error_threshold: Annotated[float, Field(ge=0, le=1)] = 0.0001
     inbox_patterns: Annotated[list[str], Field(min_length=1)]
@@ -126,6 +147,12 @@ class Dataset(_Model):
     def disclosure_of(self, spec: FieldSpec) -> Disclosure:
         return spec.disclosure or self.disclosure
 
+    def expected_departments(self) -> list[str]:
+        """Departments that owe a file every period (none without a delivery rule)."""
+        if self.delivery is None:
+            return []
+        return list(self.delivery.expected_from or self.departments)
+
     def matches_file(self, file_name: str) -> bool:
         name = file_name.lower()
         return any(fnmatch.fnmatch(name, p.lower()) for p in self.inbox_patterns)
@@ -135,6 +162,7 @@ class Department(_Model):
     code: Annotated[str, Field(pattern=ID_PATTERN)]
     name_zh: str
     uscc: str | None = None
+    email: str | None = None  # where the department's quality digest goes (数据质量通报)
 
 
 class PublicationPeriod(_Model):
@@ -257,6 +285,10 @@ def _check_dataset(path: Path, ds: Dataset, departments: dict, periods: dict) ->
     for dept in ds.departments:
         if dept not in departments:
             fail(f"departments: '{dept}' is not in departments.yaml")
+    if ds.delivery:
+        for dept in [*(ds.delivery.expected_from or []), *ds.delivery.overrides]:
+            if dept not in ds.departments:
+                fail(f"delivery: '{dept}' is not one of the dataset's departments")
     if ds.publication_period and ds.publication_period not in periods:
         fail(f"publication_period: '{ds.publication_period}' is not in publication_periods.yaml")
 

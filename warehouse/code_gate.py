@@ -1,5 +1,9 @@
 """The 1/10000 gate: batches whose 重错码率 exceeds their dataset's threshold.
 
+A finding is a warning (recorded, reported, the run stays green) unless the rate is above the error
+threshold of ``catalogs/alerts.yaml`` (``rates.error_if_code_error_above``, 1% by default): then the
+ingest DAG's ``code_gate`` task fails, naming the batches.
+
 In: batch ids just loaded. Out: one finding per batch over its catalog threshold
 (``code_error_threshold``), recorded in ``audit.gate_findings`` (the batch is marked;
 its rows stay loaded or quarantined as they are). The ingest DAGs fail their
@@ -23,13 +27,18 @@ class GateFinding:
     codes_bad: int
     rate: float
     threshold: float
+    error_above: float = 1.0  # the error threshold (catalogs/alerts.yaml)
+
+    @property
+    def severity(self) -> str:
+        return "error" if self.rate > self.error_above else "warning"
 
     def describe(self) -> str:
         return (f"{self.department} / {self.dataset_id} (batch {self.batch_id}): 重错码率 {self.rate:.4%} = "
                 f"{self.codes_bad}/{self.codes_received} distinct codes, above the target {self.threshold:.4%}")
 
 
-def check_batches(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> list[GateFinding]:
+def check_batches(con: duckdb.DuckDBPyConnection, batch_ids: list[str], error_above: float = 1.0) -> list[GateFinding]:
     """Findings for the given batches (recorded in audit.gate_findings, replacing older ones)."""
     if not batch_ids:
         return []
@@ -45,7 +54,7 @@ def check_batches(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> list[
         [batch_ids],
     ).fetchall()
     findings = [
-        GateFinding(batch, dataset, dept, received, bad, bad / received, threshold)
+        GateFinding(batch, dataset, dept, received, bad, bad / received, threshold, error_above)
         for batch, dataset, dept, received, bad, threshold in rows
         if received and bad / received > threshold
     ]

@@ -25,6 +25,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
@@ -33,6 +34,7 @@ from foundation.catalog import Catalog, Dataset
 from foundation.parquet_out import write_query
 from foundation.settings import Settings
 from foundation.sql_names import ident
+from transforms.periods import is_resend, period_of_file
 from transforms.reasons import FILE_REASONS, message_zh
 from transforms.stage import MAX_QUARANTINED_VALUE, Manifest
 from warehouse.checks_sql import (
@@ -57,6 +59,8 @@ from warehouse.schema import refresh_views
 class ConservationError(RuntimeError):
     """Rows were lost or counted twice: the batch is rolled back."""
 
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # periods and received days are Chinese local dates
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -157,6 +161,7 @@ def load_staged(
             _quarantine(con, dataset, m, rows_file, folder / "rejects.parquet")
             _keep_corrected(con, m.batch_id)
             _ledger(con, m, dataset, loaded, now, run_id)
+            superseded = _supersede(con, m, dataset, now) if correction is None else []
             if loaded:
                 _upsert_subjects(con, dataset, m.batch_id, clean_new / "*.parquet")
             _arrival(con, m, "replaced" if exists else "loaded", now)
@@ -171,6 +176,8 @@ def load_staged(
         raise
     crash_point("load.after_commit")
     publish(con, settings, m.batch_id)
+    for old in superseded:
+        publish(con, settings, old)
     refresh_views(con, settings, dataset)
     return _ledger_result(con, m.batch_id, "replaced" if exists else "loaded")
 
@@ -349,15 +356,43 @@ def _ledger(con: duckdb.DuckDBPyConnection, m: Manifest, dataset: Dataset, loade
     con.execute(
         """INSERT INTO audit.batches (batch_id, dataset_id, department, source_file, file_sha256, file_bytes,
             format, encoding, received_at, loaded_at, rows_in, rows_loaded, rows_quarantined, status,
-            file_reasons, message_zh, header_map, unmapped_headers, run_id, notes)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            file_reasons, message_zh, header_map, unmapped_headers, run_id, notes, period, period_inferred)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             m.batch_id, dataset.id, m.department, m.source_file, m.file_sha256, m.file_bytes,
             m.format, m.encoding, m.received_at, now, m.rows_in, loaded, quarantined, status,
             m.file_reasons, message, json.dumps(m.header_map, ensure_ascii=False), m.unmapped_headers, run_id,
-            m.notes,
+            m.notes, *_period(m, dataset),
         ],
     )
+
+
+def _period(m: Manifest, dataset: Dataset) -> tuple[str | None, bool | None]:
+    """The period the file covers (stated in its name, or the last whole one before it arrived)."""
+    if dataset.delivery is None:
+        return None, None
+    received = datetime.fromisoformat(m.received_at).astimezone(SHANGHAI).date()
+    period, inferred = period_of_file(m.source_file, received, dataset.delivery.rule_for(m.department).cadence)
+    return period.label, inferred
+
+
+def _supersede(con: duckdb.DuckDBPyConnection, m: Manifest, dataset: Dataset, now: datetime) -> list[str]:
+    """A corrected re-send of a stated period (``..._2025-05_更正.jsonl``) replaces the earlier files of that
+    department, dataset and period: they are marked ``superseded_by`` and their clean partitions withdrawn
+    (raw layer, quarantine and archive keep them). Returns the superseded batch ids."""
+    period, inferred, _ = con.execute("SELECT period, period_inferred, status FROM audit.batches WHERE batch_id = ?",
+                                      [m.batch_id]).fetchall()[0]
+    if inferred or period is None or not is_resend(m.source_file):
+        return []
+    older = [b for (b,) in con.execute(
+        """SELECT batch_id FROM audit.batches
+           WHERE dataset_id = ? AND department = ? AND period = ? AND batch_id <> ? AND superseded_by IS NULL
+             AND received_at <= ? ORDER BY batch_id""",
+        [dataset.id, m.department, period, m.batch_id, m.received_at]).fetchall()]
+    for old in older:
+        con.execute("UPDATE audit.batches SET superseded_by = ? WHERE batch_id = ?", [m.batch_id, old])
+        record_intent(con, old, dataset.id, m.department, clean=False, now=now)
+    return older
 
 
 def _upsert_subjects(con: duckdb.DuckDBPyConnection, dataset: Dataset, batch_id: str, clean_file: Path) -> None:

@@ -53,6 +53,12 @@ CREATE TABLE IF NOT EXISTS audit.batches (
 );
 -- What the reader did that a reviewer should know (title lines skipped, sheets read, ...).
 ALTER TABLE audit.batches ADD COLUMN IF NOT EXISTS notes VARCHAR[];
+-- The reporting period the file covers (2025-03, 2025-W07; transforms/periods.py), and whether the
+-- name stated it or it was inferred from the day it arrived.
+ALTER TABLE audit.batches ADD COLUMN IF NOT EXISTS period VARCHAR;
+ALTER TABLE audit.batches ADD COLUMN IF NOT EXISTS period_inferred BOOLEAN;
+-- A corrected re-send of the period that replaced this file (its clean partition withdrawn).
+ALTER TABLE audit.batches ADD COLUMN IF NOT EXISTS superseded_by VARCHAR;
 CREATE SEQUENCE IF NOT EXISTS audit.arrival_seq;
 CREATE TABLE IF NOT EXISTS audit.arrivals (
     arrival_id BIGINT PRIMARY KEY DEFAULT nextval('audit.arrival_seq'),
@@ -197,6 +203,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: Catalog, settings: Se
     con.execute(_correction_view())
     con.execute(GATE_DDL)
     con.execute(EXPECTATION_RESULTS_DDL)
+    con.execute(OPERATIONS_DDL)
     con.executemany("INSERT INTO ref.dataset_thresholds VALUES (?, ?)",
                     [[d.id, d.code_error_threshold] for d in catalog.datasets.values()])
     for dataset in catalog.datasets.values():
@@ -274,5 +281,41 @@ CREATE TABLE IF NOT EXISTS audit.expectation_results (  -- GX results per batch 
     unexpected_count BIGINT,
     examples VARCHAR[],               -- a few unexpected values, codes and ID numbers masked
     run_at TIMESTAMPTZ NOT NULL
+);
+"""
+
+
+OPERATIONS_DDL = """
+CREATE SCHEMA IF NOT EXISTS audit;
+-- Expected deliveries as of a date (warehouse/deliveries.py): one row per department x dataset x period
+-- due by then; replaced for that date on every run.
+CREATE TABLE IF NOT EXISTS audit.deliveries (
+    as_of DATE NOT NULL,
+    department VARCHAR NOT NULL,
+    dataset_id VARCHAR NOT NULL,
+    period VARCHAR NOT NULL,          -- 2025-03 or 2025-W07
+    cadence VARCHAR NOT NULL,         -- monthly | weekly
+    month DATE NOT NULL,              -- the month the period counts in (a week: its Thursday's)
+    deadline DATE NOT NULL,           -- last day on time (N working days after the period, 调休 included)
+    first_received_at TIMESTAMPTZ,    -- the first file of the period received by as_of (NULL: none)
+    files INTEGER NOT NULL,           -- files of the period received by as_of (2: re-sent)
+    status VARCHAR NOT NULL,          -- on_time | late | missing
+    days_overdue INTEGER NOT NULL     -- calendar days past the deadline: to the receipt (late) or to as_of (missing)
+);
+-- Findings with a severity (warehouse/alerts.py, thresholds in catalogs/alerts.yaml), per as-of date.
+CREATE TABLE IF NOT EXISTS audit.alerts (
+    as_of DATE NOT NULL,
+    severity VARCHAR NOT NULL,        -- warning | error
+    check_name VARCHAR NOT NULL,      -- rate | worsening | delivery
+    department VARCHAR NOT NULL,
+    dataset_id VARCHAR NOT NULL,
+    period VARCHAR NOT NULL,          -- rate and worsening: the month (2025-03); delivery: the period
+    month DATE NOT NULL,
+    metric VARCHAR,                   -- compliance ... correction; NULL for a delivery
+    value DOUBLE,                     -- the rate (delivery: days overdue)
+    previous DOUBLE,                  -- worsening: last month's rate
+    target DOUBLE,
+    threshold DOUBLE,                 -- the error threshold it was compared with
+    message_zh VARCHAR NOT NULL
 );
 """

@@ -37,6 +37,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -47,12 +48,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from foundation.catalog import Catalog, CatalogError, Dataset, read_catalog_file
 from foundation.settings import Settings
 from foundation.sql_names import ident, table
+from transforms.periods import parse_label
+from transforms.reasons import CODE_REASONS, REGISTER_REASONS
 from transforms.working_days import calendar_rows
 from warehouse.checks_sql import normalized_sql  # the loader's normalization: "filled" = not required_missing
 from warehouse.partitions import sql_path
 
 METRICS = ("compliance", "completeness", "timeliness", "code_error", "correction")
-LEVELS = ("city", "department", "dataset", "department_dataset", "batch")
+LEVELS = ("city", "department", "dataset", "department_dataset", "batch",
+          "city_month", "department_month", "dataset_month", "department_dataset_month")
 TIME_ZONE = "Asia/Shanghai"
 PARQUET_NAME = "mart_scorecard"
 
@@ -62,6 +66,8 @@ SCORECARD_COLUMNS = [
     ("dataset_id", "VARCHAR", "catalog dataset (NULL at the city and department levels)"),
     ("batch_id", "VARCHAR", "the batch (batch level only); joins audit.batches"),
     ("received_date", "DATE", "batch level: the day the file was received, Asia/Shanghai"),
+    ("month", "DATE", "the *_month levels and batch: the month of the period the files cover (first day); "
+                      "NULL at the all-time levels"),
     ("metric", "VARCHAR", "compliance 合规率, completeness 完整率, timeliness 及时率, code_error 重错码率 or "
                           "correction 纠正率"),
     ("numerator", "BIGINT", "records, cells or codes that count for the rate"),
@@ -177,9 +183,15 @@ FROM judged GROUP BY batch_id"""
 # counted in the batch that quarantined them: it counts for 纠正率, not as records received again.
 _BATCHES = f"""
 CREATE OR REPLACE TEMP TABLE scorecard_batches AS
-SELECT batch_id, department, dataset_id, status, rows_in, rows_loaded,
-    (received_at AT TIME ZONE '{TIME_ZONE}')::DATE AS received_date
-FROM audit.batches WHERE dataset_id IS NOT NULL AND format IS DISTINCT FROM 'corrections'"""
+SELECT b.batch_id, b.department, b.dataset_id, b.status, b.rows_in, b.rows_loaded,
+    (b.received_at AT TIME ZONE '{TIME_ZONE}')::DATE AS received_date,
+    coalesce(pm.month, date_trunc('month', (b.received_at AT TIME ZONE '{TIME_ZONE}')::DATE))::DATE AS month
+FROM audit.batches b LEFT JOIN period_months pm USING (period)
+WHERE b.dataset_id IS NOT NULL AND b.format IS DISTINCT FROM 'corrections'
+    AND (b.received_at AT TIME ZONE '{TIME_ZONE}')::DATE <= $as_of
+    AND NOT EXISTS (  -- replaced by a corrected re-send of its period received by then
+        SELECT 1 FROM audit.batches r WHERE r.batch_id = b.superseded_by
+            AND (r.received_at AT TIME ZONE '{TIME_ZONE}')::DATE <= $as_of)"""
 
 _COUNTS = """
 CREATE OR REPLACE TEMP TABLE scorecard_counts (
@@ -187,66 +199,82 @@ CREATE OR REPLACE TEMP TABLE scorecard_counts (
     outside_calendar BIGINT)"""
 
 # Additive metrics, summed over batches for every level at once.
-_ADDITIVE = """
-CREATE OR REPLACE TEMP TABLE scorecard_sums AS
-SELECT
-    CASE WHEN GROUPING(batch_id) = 0 THEN 'batch'
+_GROUP_LEVEL = """CASE WHEN GROUPING(batch_id) = 0 THEN 'batch'
+         WHEN GROUPING(month) = 0 AND GROUPING(department) = 0 AND GROUPING(dataset_id) = 0
+             THEN 'department_dataset_month'
+         WHEN GROUPING(month) = 0 AND GROUPING(department) = 0 THEN 'department_month'
+         WHEN GROUPING(month) = 0 AND GROUPING(dataset_id) = 0 THEN 'dataset_month'
+         WHEN GROUPING(month) = 0 THEN 'city_month'
          WHEN GROUPING(department) = 0 AND GROUPING(dataset_id) = 0 THEN 'department_dataset'
          WHEN GROUPING(department) = 0 THEN 'department'
          WHEN GROUPING(dataset_id) = 0 THEN 'dataset'
-         ELSE 'city' END AS level,
-    department, dataset_id, batch_id, received_date,
+         ELSE 'city' END"""
+_GROUPING_SETS = """GROUPING SETS ((department, dataset_id), (department), (dataset_id), (),
+        (department, dataset_id, month), (department, month), (dataset_id, month), (month))"""
+
+# Additive metrics, summed over batches for every level at once.
+_ADDITIVE = f"""
+CREATE OR REPLACE TEMP TABLE scorecard_sums AS
+SELECT {_GROUP_LEVEL} AS level,
+    department, dataset_id, batch_id, received_date, month,
     sum(b.rows_loaded) AS loaded, sum(b.rows_in) AS received,
     sum(c.filled_cells) AS filled_cells, sum(c.required_cells) AS required_cells,
     sum(c.on_time) AS on_time, sum(c.timed) AS timed, sum(c.undated) AS undated,
     sum(c.outside_calendar) AS outside_calendar
 FROM scorecard_batches b LEFT JOIN scorecard_counts c USING (batch_id)
-GROUP BY GROUPING SETS ((batch_id, department, dataset_id, received_date), (department, dataset_id), (department),
-                        (dataset_id), ())"""
+GROUP BY GROUPING SETS ((batch_id, department, dataset_id, received_date, month), (department, dataset_id),
+    (department), (dataset_id), (), (department, dataset_id, month), (department, month), (dataset_id, month),
+    (month))"""
+
+# 重错码率 (distinct codes, a code bad when any of its batches found it erroneous or duplicated, as the
+# view audit.code_error_rate counts) and 纠正率 (quarantined records with a code defect; corrected by the
+# as-of date), over the batches counted, for every level but the batch.
+_CODES = f"""
+CREATE OR REPLACE TEMP TABLE scorecard_codes AS
+SELECT {_GROUP_LEVEL.replace("GROUPING(batch_id) = 0", "false")} AS level, department, dataset_id, month,
+    count(DISTINCT code) FILTER (WHERE erroneous OR duplicate) AS bad, count(DISTINCT code) AS received,
+    min(t.code_error_threshold) AS threshold
+FROM audit.batch_codes c JOIN scorecard_batches b USING (batch_id, department, dataset_id)
+LEFT JOIN ref.dataset_thresholds t USING (dataset_id)
+GROUP BY {_GROUPING_SETS}"""
+
+_CORRECTIONS = f"""
+CREATE OR REPLACE TEMP TABLE scorecard_corrections AS
+SELECT {_GROUP_LEVEL.replace("GROUPING(batch_id) = 0", "false")} AS level, department, dataset_id, month,
+    count(*) FILTER (WHERE q.status = 'corrected'
+                     AND (q.corrected_at AT TIME ZONE '{TIME_ZONE}')::DATE <= $as_of) AS corrected,
+    count(*) AS detected
+FROM quarantine.rows q JOIN scorecard_batches b USING (batch_id, department, dataset_id)
+WHERE list_has_any(list_transform(q.reasons, lambda r: split_part(r, ':', 1)), $code_reasons)
+GROUP BY {_GROUPING_SETS}"""
 
 _LONG = """
 CREATE OR REPLACE TEMP TABLE scorecard_long AS
-SELECT level, department, dataset_id, batch_id, received_date, 'compliance' AS metric,
+SELECT level, department, dataset_id, batch_id, received_date, month, 'compliance' AS metric,
        loaded AS numerator, received AS denominator, NULL::DOUBLE AS target, NULL::BIGINT AS undated,
        NULL::BIGINT AS outside_calendar
 FROM scorecard_sums
 UNION ALL
-SELECT level, department, dataset_id, batch_id, received_date, 'completeness', filled_cells, required_cells, NULL,
-       NULL, NULL
+SELECT level, department, dataset_id, batch_id, received_date, month, 'completeness', filled_cells,
+       required_cells, NULL, NULL, NULL
 FROM scorecard_sums
 UNION ALL
-SELECT level, department, dataset_id, batch_id, received_date, 'timeliness', on_time, timed, NULL,
+SELECT level, department, dataset_id, batch_id, received_date, month, 'timeliness', on_time, timed, NULL,
        undated, outside_calendar
 FROM scorecard_sums
 UNION ALL  -- 重错码率 per feed batch, with the view's definition
-SELECT 'batch', any_value(b.department), c.dataset_id, c.batch_id, any_value(b.received_date), 'code_error',
-       count(DISTINCT c.code) FILTER (WHERE c.erroneous OR c.duplicate), count(DISTINCT c.code),
+SELECT 'batch', any_value(b.department), c.dataset_id, c.batch_id, any_value(b.received_date), any_value(b.month),
+       'code_error', count(DISTINCT c.code) FILTER (WHERE c.erroneous OR c.duplicate), count(DISTINCT c.code),
        min(t.code_error_threshold), NULL, NULL
 FROM audit.batch_codes c JOIN scorecard_batches b USING (batch_id)
 LEFT JOIN ref.dataset_thresholds t ON t.dataset_id = c.dataset_id
 GROUP BY c.batch_id, c.dataset_id
-UNION ALL  -- ... and per dataset over every batch, as the view counts
-SELECT 'dataset', NULL, c.dataset_id, NULL, NULL, 'code_error',
-       count(DISTINCT c.code) FILTER (WHERE c.erroneous OR c.duplicate), count(DISTINCT c.code),
-       min(t.code_error_threshold), NULL, NULL
-FROM audit.batch_codes c JOIN audit.batches USING (batch_id)
-LEFT JOIN ref.dataset_thresholds t ON t.dataset_id = c.dataset_id
-GROUP BY c.dataset_id
-UNION ALL  -- 重错码率 from its view: department x dataset, department, city
-SELECT CASE WHEN dataset_id IS NOT NULL THEN 'department_dataset' WHEN department IS NOT NULL THEN 'department'
-            ELSE 'city' END,
-       department, dataset_id, NULL, NULL, 'code_error', codes_bad, codes_received, threshold, NULL, NULL
-FROM audit.code_error_rate
-UNION ALL  -- 纠正率 from its view
-SELECT CASE WHEN dataset_id IS NOT NULL THEN 'department_dataset' WHEN department IS NOT NULL THEN 'department'
-            ELSE 'city' END,
-       department, dataset_id, NULL, NULL, 'correction', rows_corrected, rows_detected, NULL, NULL, NULL
-FROM audit.correction_rate
-UNION ALL  -- 纠正率 per dataset: records add up over departments
-SELECT 'dataset', NULL, dataset_id, NULL, NULL, 'correction', sum(rows_corrected), sum(rows_detected), NULL,
-       NULL, NULL
-FROM audit.correction_rate WHERE department IS NOT NULL AND dataset_id IS NOT NULL
-GROUP BY dataset_id"""
+UNION ALL  -- ... and every other level
+SELECT level, department, dataset_id, NULL, NULL, month, 'code_error', bad, received, threshold, NULL, NULL
+FROM scorecard_codes
+UNION ALL  -- 纠正率 (no batch level)
+SELECT level, department, dataset_id, NULL, NULL, month, 'correction', corrected, detected, NULL, NULL, NULL
+FROM scorecard_corrections"""
 
 _FINAL = """
 CREATE OR REPLACE TABLE mart.scorecard AS
@@ -255,7 +283,7 @@ WITH scored AS (
     FROM scorecard_long l JOIN scorecard_targets t USING (metric)
     WHERE l.denominator > 0 OR l.outside_calendar > 0
 )
-SELECT level, department, dataset_id, batch_id, received_date, metric,
+SELECT level, department, dataset_id, batch_id, received_date, month, metric,
     numerator::BIGINT AS numerator, denominator::BIGINT AS denominator,
     CASE WHEN denominator > 0 THEN numerator / denominator END AS rate, goal AS target, direction,
     CASE WHEN denominator = 0 THEN NULL
@@ -263,23 +291,32 @@ SELECT level, department, dataset_id, batch_id, received_date, metric,
          ELSE numerator <= goal::DECIMAL(18, 8) * denominator END AS meets_target,
     undated::BIGINT AS undated, outside_calendar::BIGINT AS outside_calendar
 FROM scored
-ORDER BY list_position($levels, level), department NULLS FIRST, dataset_id NULLS FIRST, received_date, batch_id,
-    list_position($metrics, metric)"""
+ORDER BY list_position($levels, level), department NULLS FIRST, dataset_id NULLS FIRST, month, received_date,
+    batch_id, list_position($metrics, metric)"""
 
 
-def write_scorecard(con: duckdb.DuckDBPyConnection, settings: Settings, catalog: Catalog) -> ScorecardResult:
-    """Recompute ``mart.scorecard`` from the warehouse (writer connection) and export it as Parquet."""
+def write_scorecard(con: duckdb.DuckDBPyConnection, settings: Settings, catalog: Catalog,
+                    as_of: date | None = None) -> ScorecardResult:
+    """Recompute ``mart.scorecard`` from the warehouse (writer connection) and export it as Parquet.
+
+    ``as_of``: count only what was received by the end of that day (Asia/Shanghai), with the corrections
+    applied by then, so a past date gives what the scorecard said then; None counts everything.
+    """
     targets = load_targets(settings.catalog_dir)
     _install_calendar(con)
+    _install_period_months(con)
+    day = {"as_of": as_of or date.max}
     con.execute("CREATE OR REPLACE TEMP TABLE scorecard_targets (metric VARCHAR, target DOUBLE, direction VARCHAR)")
     con.executemany("INSERT INTO scorecard_targets VALUES (?, ?, ?)",
                     [[m, t.value, t.direction] for m, t in targets.items()])
-    con.execute(_BATCHES)
+    con.execute(_BATCHES, day)
     con.execute(_COUNTS)
     for dataset in catalog.datasets.values():
         sql, params = _batch_sql(dataset)
         con.execute(f"INSERT INTO scorecard_counts {sql}", params)
     con.execute(_ADDITIVE)
+    con.execute(_CODES)
+    con.execute(_CORRECTIONS, {**day, "code_reasons": sorted({**CODE_REASONS, **REGISTER_REASONS})})
     con.execute(_LONG)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -291,6 +328,17 @@ def write_scorecard(con: duckdb.DuckDBPyConnection, settings: Settings, catalog:
     rows = con.execute("SELECT count(*) FROM mart.scorecard").fetchall()[0][0]
     outside = con.execute("SELECT coalesce(sum(outside_calendar), 0) FROM scorecard_counts").fetchall()[0][0]
     return ScorecardResult(rows, export_parquet(con, settings), outside)
+
+
+def _install_period_months(con: duckdb.DuckDBPyConnection) -> None:
+    """``period_months``: each period label in the ledger and the month it counts in (a week: its Thursday's)."""
+    found = con.execute("SELECT DISTINCT period FROM audit.batches WHERE period IS NOT NULL").fetchall()
+    labels = [p for (p,) in found]
+    months = [parse_label(p).month for p in labels]
+    con.register("period_months_src", pa.table({"period": pa.array(labels, pa.string()),
+                                                "month": pa.array(months, pa.date32())}))
+    con.execute("CREATE OR REPLACE TEMP TABLE period_months AS SELECT * FROM period_months_src")
+    con.unregister("period_months_src")
 
 
 def export_parquet(con: duckdb.DuckDBPyConnection, settings: Settings) -> Path:

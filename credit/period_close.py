@@ -1,0 +1,55 @@
+"""The monthly close (月度结账): deliveries owed, rates of the month reported, findings with a severity.
+
+In: a data interval ``[start, end)`` of the monthly close DAG (dags/credit_period_close.py) or of
+``credit run-dags --from/--to``; the warehouse (writer connection) and the catalog.
+Out: ``mart.scorecard`` as of the interval's last day (Asia/Shanghai: only files received by then,
+corrections applied by then), ``audit.deliveries`` and ``audit.alerts`` for that day, and a
+``CloseResult``. The close of an interval reports the month before it: that month's files are all
+due within the interval. Everything is a function of the interval and the ledger, never of the clock,
+so re-running a past interval writes the same rows again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import duckdb
+
+from foundation.catalog import Catalog
+from foundation.settings import Settings
+from warehouse.alerts import Alert, write_alerts
+from warehouse.deliveries import interval_as_of, write_deliveries
+from warehouse.scorecard import write_scorecard
+
+
+@dataclass(frozen=True)
+class CloseResult:
+    as_of: date
+    month: date  # the month reported
+    deliveries: int
+    alerts: list[Alert]
+
+    @property
+    def errors(self) -> list[Alert]:
+        return [a for a in self.alerts if a.severity == "error"]
+
+    @property
+    def period(self) -> str:
+        return f"{self.month:%Y-%m}"
+
+
+def reported_month(as_of: date) -> date:
+    """The month a close as of ``as_of`` reports: the one before ``as_of``'s month."""
+    return (as_of.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def close_interval(con: duckdb.DuckDBPyConnection, settings: Settings, catalog: Catalog, start: datetime,
+                   end: datetime) -> CloseResult:
+    as_of = interval_as_of(end)
+    since = interval_as_of(start + timedelta(microseconds=1))  # the first day inside the interval
+    month = reported_month(as_of)
+    write_scorecard(con, settings, catalog, as_of=as_of)
+    deliveries = write_deliveries(con, catalog, as_of)
+    alerts = write_alerts(con, catalog, settings.catalog_dir, as_of, month, since)
+    return CloseResult(as_of, month, deliveries, alerts)
