@@ -35,6 +35,19 @@ builders), ``feeds`` (the file plan), ``writers`` (bytes), ``timeliness`` (submi
 ``truth`` (the truth tables), ``generator`` (``generate`` / ``main``; run it with
 ``python -m sample_city.generator DATA_ROOT``).
 
+``generate_history(data_root, seed, entities, first="2025-01", last="2026-11")`` writes two years
+of the same city instead: one file per period (monthly, weekly where the catalog says) for every
+department x dataset the catalog's ``delivery`` rules expect, each submitted after its period
+and by its deadline (late for about half the departments around the Spring Festival and
+National Day), with department quality that moves in a known way, a department that misses two
+months, a corrected re-send and a template switch; the truth adds ``period`` / ``month`` to
+``files.csv`` and ``timeliness.csv``, and ``deliveries.csv`` and ``quality_design.csv``. Its modules:
+``history_calendar`` (periods, deadlines, submission times), ``history_plan`` (series, deliveries,
+file names), ``history_register`` (the register month by month), ``history_quality`` (designs and
+defect plans), ``history_payments`` and ``history_rows`` (the rows of a file), ``history_xlsx``
+(workbooks), ``history_truth`` (the truth tables), ``history`` (``generate_history`` / ``main``;
+``python -m sample_city.history DATA_ROOT``).
+
 The public names below load their module on first use, so ``import sample_city`` stays cheap.
 """
 
@@ -46,12 +59,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sample_city.entities import make_uscc
     from sample_city.generator import generate, main
+    from sample_city.history import generate_history
     from sample_city.timeliness import LATE_FEED
 
-__all__ = ["LATE_FEED", "generate", "main", "make_uscc"]
+__all__ = ["LATE_FEED", "generate", "generate_history", "main", "make_uscc"]
 
 _HOMES = {
     "generate": "generator",
+    "generate_history": "history",
     "main": "generator",
     "make_uscc": "entities",
     "LATE_FEED": "timeliness",

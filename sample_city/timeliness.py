@@ -8,6 +8,7 @@ file's mtime), the rows re-dated in place, and one ``timeliness.csv`` row per fe
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections import Counter
@@ -73,6 +74,13 @@ BACKFILLED = {"ecology_environment/环境行政处罚_2022.csv": (date(2003, 12,
 CN_DAY = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日")
 
 
+@functools.cache
+def is_workday(day: date) -> bool:
+    """``chinese_calendar.is_workday``, remembered (it scans its tables on every call); outside the
+    calendar's years it raises NotImplementedError every time, as the package does."""
+    return chinese_calendar.is_workday(day)
+
+
 def _submitted_at(feed: Feed) -> datetime:
     return datetime.fromisoformat(SUBMISSIONS[feed.path].at).replace(tzinfo=SHANGHAI)
 
@@ -80,8 +88,8 @@ def _submitted_at(feed: Feed) -> datetime:
 def _workday_before(day: date, lag: int) -> date:
     """The working day with exactly ``lag`` working days in (it, ``day``]."""
     counted = 0
-    while counted < lag or not chinese_calendar.is_workday(day):
-        counted += chinese_calendar.is_workday(day)
+    while counted < lag or not is_workday(day):
+        counted += is_workday(day)
         day -= timedelta(days=1)
     return day
 
@@ -149,7 +157,7 @@ def _decision_date(row: Row, code: str) -> date | None:
 def _elapsed_working_days(decided: date, submitted: date) -> int:
     """Working days in (decided, submitted], one day at a time; NotImplementedError outside the calendar."""
     days = (submitted - decided).days
-    return sum(chinese_calendar.is_workday(decided + timedelta(days=i)) for i in range(1, days + 1))
+    return sum(is_workday(decided + timedelta(days=i)) for i in range(1, days + 1))
 
 
 def timeliness_truth(feed: Feed) -> dict:
