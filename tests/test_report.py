@@ -57,6 +57,7 @@ class Dom(HTMLParser):
         self.attributes: list[tuple[str, str, str]] = []
         self.tags: list[str] = []
         self.svg_texts: list[list[str]] = []
+        self.svgs: list[dict[str, str]] = []  # each chart's attributes (data-kind, data-key, data-series ...)
         self.examples: list[list[str]] = []
         self._text: list[str] | None = None
         self._cell: dict | None = None
@@ -68,6 +69,7 @@ class Dom(HTMLParser):
         self.attributes += [(tag, k, v or "") for k, v in attrs.items()]
         if tag == "svg":
             self.svg_texts.append([])
+            self.svgs.append({k: v or "" for k, v in attrs.items()})
         if "data-metric" in attrs and tag in ("td", "div"):
             context: dict[str, str] = {}
             for _, a in self.stack:
@@ -123,10 +125,23 @@ def dom(dom_html) -> Dom:
     return _parse(dom_html)
 
 
-def _shown_key(cell: dict) -> tuple | None:
-    """(level, department, dataset) of a rate cell, from where it sits in the page."""
+MONTHLY = ("city_month", "city_ytd")
+
+
+def _is_monthly(cell: dict) -> bool:
+    """A cell of the latest month or the year to date (checked against mart.scorecard's monthly levels)."""
     ctx = cell["ctx"]
-    if ctx.get("data-level") == "city":
+    return (cell.get("data-level") in (*MONTHLY, "department_month") or ctx.get("data-level") in MONTHLY
+            or ctx.get("id") == "monthly-ranking")
+
+
+def _shown_key(cell: dict) -> tuple | None:
+    """(level, department, dataset) of a cumulative rate cell (everything received up to the as-of date),
+    from where it sits in the page; None for a cell of a month (``_is_monthly``)."""
+    ctx = cell["ctx"]
+    if _is_monthly(cell):
+        return None
+    if cell.get("data-level") == "city" or ctx.get("data-level") == "city":
         return ("city", None, None)
     if ctx.get("id") == "department-ranking":
         return ("department", ctx["data-department"], None)
@@ -138,7 +153,8 @@ def _shown_key(cell: dict) -> tuple | None:
 
 
 def _percent(metric: str, num: int, den: int) -> str:
-    return f"{num / den:.4%}" if metric == "code_error" else f"{num / den:.2%}"
+    """The page shows 重错码率 in ‱ (its target is 万分之一), the other rates in %."""
+    return f"{num / den * 10000:.2f}‱" if metric == "code_error" else f"{num / den:.2%}"
 
 
 def test_every_rate_in_the_report_equals_the_truth(demo_city, dom):
@@ -146,7 +162,9 @@ def test_every_rate_in_the_report_equals_the_truth(demo_city, dom):
     shown = {}
     for cell in dom.cells:
         key = _shown_key(cell)
-        assert key is not None, cell
+        if key is None:
+            assert _is_monthly(cell), cell  # checked in test_monthly_figures_equal_the_scorecard
+            continue
         if "data-numerator" not in cell:  # not applicable
             assert "—" in cell["text"], cell
             continue
@@ -161,12 +179,13 @@ def test_every_rate_in_the_report_equals_the_truth(demo_city, dom):
 def test_below_target_is_red_and_met_is_not(demo_city, dom):
     con = duckdb.connect(str(demo_city / "warehouse.duckdb"), read_only=True)
     verdicts = {(lvl, d, ds, m): meets for lvl, d, ds, m, meets in con.execute(
-        "SELECT level, department, dataset_id, metric, meets_target FROM mart.scorecard WHERE level <> 'batch'"
+        "SELECT level, department, dataset_id, metric, meets_target FROM mart.scorecard "
+        "WHERE level IN ('city', 'department', 'dataset', 'department_dataset')"
     ).fetchall()}
     con.close()
     checked = 0
     for cell in dom.cells:
-        if "data-numerator" in cell:
+        if "data-numerator" in cell and not _is_monthly(cell):
             meets = verdicts[(*_shown_key(cell), cell["data-metric"])]
             assert ("bad" in cell["class"].split()) == (meets is False), cell
             checked += 1
@@ -179,7 +198,8 @@ def test_departments_are_named_and_ranked(demo_city, dom, dom_html):
     senders = {d for (d,) in con.execute("SELECT DISTINCT department FROM audit.batches WHERE dataset_id IS NOT NULL"
                                          ).fetchall()}
     con.close()
-    ranked = [v for tag, k, v in dom.attributes if tag == "tr" and k == "data-department"]
+    ranked = list(dict.fromkeys(c["ctx"]["data-department"] for c in dom.cells
+                                if c["ctx"].get("id") == "department-ranking"))
     assert set(ranked) == senders and len(ranked) == len(senders)
     for code in senders:
         assert catalog.department(code).name_zh in dom_html
@@ -204,16 +224,92 @@ def test_nothing_is_loaded_from_the_network(dom, dom_html, demo_city):
     assert "script" not in dom.tags and "link" not in dom.tags and "iframe" not in dom.tags
 
 
-def test_charts_are_inline_svg_with_text_labels(demo_city, dom):
+def _as_of(dom_html: str) -> date:
+    return date.fromisoformat(re.search(r"报告日期 (\d{4}-\d{2}-\d{2})", dom_html).group(1))
+
+
+def _monthly_rows(demo_city: Path, as_of: date) -> list[tuple]:
     con = duckdb.connect(str(demo_city / "warehouse.duckdb"), read_only=True)
-    departments = con.execute("SELECT count(DISTINCT department) FROM mart.scorecard WHERE level = 'batch'"
-                              ).fetchall()[0][0]
+    rows = con.execute(
+        "SELECT level, department, dataset_id, month, metric, numerator, denominator, meets_target "
+        "FROM mart.scorecard WHERE level IN ('city_month', 'department_month', 'dataset_month', "
+        "'department_dataset_month') AND month <= date_trunc('month', ?::DATE)",
+        [as_of]).fetchall()
     con.close()
-    assert len(dom.svg_texts) == departments
+    return rows
+
+
+def test_charts_are_inline_svg_with_text_labels(demo_city, dom, dom_html):
+    rows = _monthly_rows(demo_city, _as_of(dom_html))
+    expected = ({("department", d) for lvl, d, *_ in rows if lvl == "department_month"}
+                | {("dataset", ds) for lvl, _, ds, *_ in rows if lvl == "dataset_month"})
+    assert expected, "the demo has no monthly scorecard rows"
+    assert sorted((svg["data-kind"], svg["data-key"]) for svg in dom.svgs) == sorted(expected)
+    assert len(dom.svg_texts) == len(expected)  # one SVG per department and per dataset, nothing else
     for texts in dom.svg_texts:
         joined = "".join(texts)
         assert "合规率" in joined and "%" in joined  # labels stay text, in Chinese
     assert "image" not in dom.tags and "img" not in dom.tags
+
+
+def test_each_chart_has_a_point_per_month_with_data_and_gaps_elsewhere(demo_city, dom, dom_html):
+    """A chart's data-series holds the group's rate of every month shown, null for a month without a
+    scorecard row (a gap, never a zero); data-points counts the months with a rate."""
+    rows = _monthly_rows(demo_city, _as_of(dom_html))
+    truth = {}
+    for lvl, dept, ds, month, metric, num, den, _ in rows:
+        if lvl in ("department_month", "dataset_month"):
+            kind, key = ("department", dept) if lvl == "department_month" else ("dataset", ds)
+            truth[(kind, key, metric, f"{month:%Y-%m}")] = num / den
+    latest = max(f"{r[3]:%Y-%m}" for r in rows)
+    for svg in dom.svgs:
+        kind, key = svg["data-kind"], svg["data-key"]
+        series = json.loads(svg["data-series"])
+        months = series["months"]
+        assert months[-1] == latest and len(months) == len(set(months)) <= 24
+        counts = dict(item.split(":") for item in svg["data-points"].split())
+        assert set(counts) == set(METRICS)
+        for metric in METRICS:
+            values = series[metric]
+            assert len(values) == len(months)
+            for month, value in zip(months, values, strict=True):
+                rate = truth.get((kind, key, metric, month))
+                assert (value is None) == (rate is None), (kind, key, metric, month)
+                if rate is not None:
+                    assert value == pytest.approx(rate, abs=1e-6)
+            assert int(counts[metric]) == sum(v is not None for v in values)
+            if int(counts[metric]):
+                lo, hi = series["ylim"][metric]
+                shown = [v for v in values if v is not None]
+                assert lo <= min(shown) and max(shown) <= hi
+
+
+def test_monthly_figures_equal_the_scorecard(demo_city, dom, dom_html):
+    rows = _monthly_rows(demo_city, _as_of(dom_html))
+    latest = max(r[3] for r in rows if r[0] == "city_month")
+    db = {(lvl, dept, metric): (num, den) for lvl, dept, _, month, metric, num, den, _ in rows
+          if month == latest and lvl in ("city_month", "department_month")}
+    ytd: dict[str, list[int]] = {}
+    for lvl, _, _, month, metric, num, den, _ in rows:
+        if lvl == "city_month" and month.year == _as_of(dom_html).year:
+            ytd.setdefault(metric, [0, 0])
+            ytd[metric][0] += num
+            ytd[metric][1] += den
+    checked = 0
+    for cell in dom.cells:
+        if not _is_monthly(cell) or "data-numerator" not in cell:
+            continue
+        metric, shown = cell["data-metric"], (int(cell["data-numerator"]), int(cell["data-denominator"]))
+        if cell.get("data-level") == "city_ytd":
+            assert shown == tuple(ytd[metric]), cell
+        elif cell["ctx"].get("id") == "monthly-ranking":
+            assert cell["data-month"] == latest.isoformat()
+            assert shown == db[("department_month", cell["ctx"]["data-department"], metric)], cell
+        else:
+            assert shown == db[("city_month", None, metric)], cell
+        assert _percent(metric, *shown) in cell["text"], cell
+        checked += 1
+    assert checked >= len([k for k in db if k[0] == "department_month"])
 
 
 def test_data_docs_are_linked(dom):
