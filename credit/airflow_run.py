@@ -21,6 +21,7 @@ from foundation.settings import PROJECT_ROOT, Settings
 
 REGISTER_FIRST = "credit_ingest_legal_entity"
 CLOSE_DAG = "credit_period_close"
+DAILY_REPORT = "credit_quality_report"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -58,7 +59,8 @@ def backfill_plan(dag_ids: list[str], first: date, last: date, ingest_every_mont
     Otherwise the ingest DAGs run once, for the interval ending with the last close, then the closes:
     the same result, because a close counts only files received by its own last day.
     """
-    ingest = dag_order([d for d in dag_ids if d != CLOSE_DAG])
+    # The daily report DAG is dated by the clock; in a backfill each close writes its own report.
+    ingest = dag_order([d for d in dag_ids if d not in (CLOSE_DAG, DAILY_REPORT)])
     ends, month = [], first
     while month <= last:
         ends.append(month_start(next_month(next_month(month))))  # the end of the close's interval

@@ -13,7 +13,7 @@ from airflow.sdk import Asset
 from credit.airflow_env import WRITER_POOL
 
 TIME_ZONE = "Asia/Shanghai"
-START = pendulum.datetime(2026, 1, 1, tz=TIME_ZONE)
+START = pendulum.datetime(2025, 1, 1, tz=TIME_ZONE)  # the first month the catalog expects deliveries
 DEFAULT_ARGS = {"owner": "credit-data", "retries": 2, "retry_delay": timedelta(seconds=20)}
 INGEST_EVERY = timedelta(minutes=30)
 

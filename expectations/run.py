@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -32,7 +33,6 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # before great_expectati
 
 import duckdb  # noqa: E402
 import great_expectations as gx  # noqa: E402
-from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: E402
 from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 from great_expectations.exceptions import DataContextError  # noqa: E402
@@ -86,13 +86,14 @@ class ExpectationOutcome:
 
 @dataclass(frozen=True)
 class BatchValidation:
-    batch_id: str
+    batch_id: str  # the batch validated, or for several of one department and dataset: <dataset>-set-<hash>
     dataset_id: str
     department: str
     suite: str
     success: bool
     run_at: datetime
     results: list[ExpectationOutcome]
+    batches: list[str] = dataclasses.field(default_factory=list)  # the batches validated (their rows together)
 
     @property
     def failed(self) -> list[ExpectationOutcome]:
@@ -176,12 +177,12 @@ def _datasource(context) -> DuckDBDatasource:
         return context.data_sources.add_credit_duckdb(name=DATASOURCE)
 
 
-def _load_batch_table(datasource: DuckDBDatasource, dataset: Dataset, rows: Path) -> None:
+def _load_batch_table(datasource: DuckDBDatasource, dataset: Dataset, rows: list[Path]) -> None:
     """The batch, typed as the load types it, as table ``<dataset>`` of the in-memory database."""
     sql, params = build_typed_sql(dataset)
     with batch_connection(datasource) as connection:
         connection.exec_driver_sql(f"CREATE OR REPLACE TABLE {ident(dataset.id)} AS {sql}",
-                                   {**params, "rows": str(rows)})
+                                   {**params, "rows": [str(r) for r in rows]})
 
 
 def _drop_batch_table(datasource: DuckDBDatasource, dataset: Dataset) -> None:
@@ -211,7 +212,8 @@ def _checkpoint(context, datasource: DuckDBDatasource, dataset: Dataset):
     try:
         stored = context.suites.get(name)
         checkpoint = context.checkpoints.get(name)
-        if _expectation_configs(stored) == _expectation_configs(suite) and stored.meta == suite.meta:
+        if (_expectation_configs(stored) == _expectation_configs(suite) and stored.meta == suite.meta
+                and not checkpoint.actions):
             return checkpoint
     except DataContextError:
         pass
@@ -219,9 +221,10 @@ def _checkpoint(context, datasource: DuckDBDatasource, dataset: Dataset):
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
     )
+    # No Data Docs action: the site is rebuilt once per session of validations (``validate_batches``),
+    # not after each one (its index grows with every result stored).
     return context.checkpoints.add_or_update(gx.Checkpoint(
-        name=name, validation_definitions=[validation], result_format=RESULT_FORMAT,
-        actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])],
+        name=name, validation_definitions=[validation], result_format=RESULT_FORMAT, actions=[],
     ))
 
 
@@ -234,25 +237,55 @@ def validate_batch(settings: Settings, catalog: Catalog, batch_id: str, context=
     ``context``: one from ``gx_session`` (several batches in one session); without it, the
     batch gets a session of its own.
     """
+    return validate_batches(settings, catalog, [batch_id], context=context)[0]
+
+
+def validate_batches(settings: Settings, catalog: Catalog, batch_ids: list[str], context=None) -> list[BatchValidation]:
+    """Validate batches, those of one department and dataset together (one GX run over their rows), then
+    rebuild the Data Docs once. A catch-up run of two years of monthly files costs one validation per
+    department and dataset, not one per file (GX spends about a second per validation, whatever its size).
+    """
     if context is None:
         with gx_session(settings) as context:
-            return validate_batch(settings, catalog, batch_id, context=context)
-    batch = find_batch(settings, batch_id)
-    dataset = catalog.dataset(batch.dataset_id)
+            return validate_batches(settings, catalog, batch_ids, context=context)
+    groups: dict[tuple[str, str], list[RawBatch]] = {}
+    for batch_id in dict.fromkeys(batch_ids):
+        batch = find_batch(settings, batch_id)
+        groups.setdefault((batch.dataset_id, batch.department), []).append(batch)
+    validations = [_validate(catalog.dataset(dataset_id), department, group, context)
+                   for (dataset_id, department), group in groups.items()]
+    if validations:
+        context.build_data_docs(site_names=[DOCS_SITE])
+        make_offline(docs_index(settings).parent)
+    return validations
+
+
+def validation_id(batches: list[RawBatch]) -> str:
+    """The batch id, or for several: ``<dataset>-set-<sha256 of the sorted ids, 16 hex digits>``."""
+    if len(batches) == 1:
+        return batches[0].batch_id
+    ids = sorted(b.batch_id for b in batches)
+    return f"{batches[0].dataset_id}-set-{hashlib.sha256(' '.join(ids).encode()).hexdigest()[:16]}"
+
+
+def _validate(dataset: Dataset, department: str, batches: list[RawBatch], context) -> BatchValidation:
+    rows = [b.rows for b in batches]
     datasource = _datasource(context)
-    _load_batch_table(datasource, dataset, batch.rows)
+    _load_batch_table(datasource, dataset, rows)
     checkpoint = _checkpoint(context, datasource, dataset)
     # The checkpoint validates through the data source its batch definition resolves to.
     used = checkpoint.validation_definitions[0].batch_definition.data_asset.datasource
     if used is not datasource:
-        _load_batch_table(used, dataset, batch.rows)
+        _load_batch_table(used, dataset, rows)
+    name = validation_id(batches)
     try:
-        result = checkpoint.run(run_id=RunIdentifier(run_name=batch_id))
+        result = checkpoint.run(run_id=RunIdentifier(run_name=name))
     finally:
         _drop_batch_table(used, dataset)
-    make_offline(docs_index(settings).parent)  # the checkpoint's action just rewrote pages
     (suite_result,) = result.run_results.values()
-    return _summarize(batch, dataset, suite_result, result.run_id.run_time)
+    covered = RawBatch(name, dataset.id, department, rows[0])
+    validation = _summarize(covered, dataset, suite_result, result.run_id.run_time)
+    return dataclasses.replace(validation, batches=sorted(b.batch_id for b in batches))
 
 
 def _summarize(batch: RawBatch, dataset: Dataset, suite_result, run_at: datetime) -> BatchValidation:
@@ -307,7 +340,7 @@ def record_results(con: duckdb.DuckDBPyConnection, validations: list[BatchValida
     con.execute(EXPECTATION_RESULTS_DDL)  # also on a connection not opened by warehouse.db.connect
     rows = [
         [v.batch_id, v.dataset_id, v.department, v.suite, r.expectation, r.rule, r.field, r.column, r.success,
-         r.element_count, r.unexpected_count, r.examples, v.run_at]
+         r.element_count, r.unexpected_count, r.examples, v.run_at, v.batches or [v.batch_id]]
         for v in validations
         for r in v.results
     ]
@@ -316,7 +349,7 @@ def record_results(con: duckdb.DuckDBPyConnection, validations: list[BatchValida
         for v in validations:
             con.execute("DELETE FROM audit.expectation_results WHERE batch_id = ?", [v.batch_id])
         if rows:
-            con.executemany(f"INSERT INTO audit.expectation_results VALUES ({', '.join('?' * 13)})", rows)
+            con.executemany(f"INSERT INTO audit.expectation_results VALUES ({', '.join('?' * 14)})", rows)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -56,8 +56,21 @@ def demo_city(tmp_path_factory) -> Path:
     Tests that change the warehouse take ``demo_copy`` instead.
     """
     data_root = tmp_path_factory.mktemp("demo") / "data"
-    credit_cli(["demo-data", "--entities", "300"], data_root)
+    credit_cli(["demo-data", "--snapshot", "--entities", "300"], data_root)
     credit_cli(["run-dags"], data_root)
+    return data_root
+
+
+HISTORY_BACKFILL = ["run-dags", "--from", "2025-01", "--to", "2025-03", "--ingest-every-month"]
+
+
+@pytest.fixture(scope="session")
+def history_city(tmp_path_factory) -> Path:
+    """Four months of the two-year city (300 entities) and a strict backfill closing 2025-01 .. 2025-03
+    through Airflow (every ingest DAG before each monthly close); shared, treat as read-only."""
+    data_root = tmp_path_factory.mktemp("history") / "data"
+    credit_cli(["demo-data", "--entities", "300", "--to", "2025-04"], data_root)
+    credit_cli(HISTORY_BACKFILL, data_root)
     return data_root
 
 

@@ -224,7 +224,7 @@ def cluster(postgres_url, tmp_path_factory) -> Iterator[Cluster]:
     engine = sa.create_engine(postgres_url)
     c = Cluster(data_root, env, engine, logs)
     with ThreadPoolExecutor(1) as pool:  # the sample city meanwhile
-        city = pool.submit(credit_cli, ["demo-data", "--entities", "120"], data_root)
+        city = pool.submit(credit_cli, ["demo-data", "--snapshot", "--entities", "120"], data_root)
         c.airflow("db", "migrate")
         c.airflow("pools", "set", WRITER_POOL, "1", WRITER_POOL_DESCRIPTION)
         city.result()

@@ -125,7 +125,8 @@ def test_the_admin_sees_every_catalog_dag(standalone):
     assert httpx.get(f"{s.base_url}/api/v2/dags", timeout=30).status_code == 401  # no token, no DAGs
 
     expected = {f"credit_ingest_{d}" for d in get_catalog().datasets} | {"credit_inbox_triage",
-                                                                         "credit_quality_report"}
+                                                                         "credit_quality_report",
+                                                                         "credit_period_close"}
 
     def listed() -> set[str] | None:
         r = httpx.get(f"{s.base_url}/api/v2/dags", params={"limit": 1000}, headers=headers, timeout=30)

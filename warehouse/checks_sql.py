@@ -164,9 +164,9 @@ def build_code_checks_sql(dataset: Dataset) -> str | None:
     return f"""
 INSERT INTO code_checks
 SELECT kind, code,
-    CASE kind WHEN 'uscc' THEN uscc_reasons(code)
-              WHEN 'org_code' THEN org_code_reasons(code)
-              ELSE resident_id_reasons(code) END
+    CASE kind WHEN 'uscc' THEN uscc_reasons_fast(code)  -- warehouse/identifier_udf.py: the macros' results
+              WHEN 'org_code' THEN org_code_reasons_fast(code)
+              ELSE resident_id_reasons_fast(code) END
 FROM (SELECT DISTINCT c.kind, c.code FROM (SELECT unnest([{structs}]) AS c FROM typed) WHERE c.code IS NOT NULL)
 ANTI JOIN code_checks USING (kind, code)"""
 

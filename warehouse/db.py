@@ -19,6 +19,7 @@ import duckdb
 from foundation.catalog import Catalog
 from foundation.settings import Settings
 from warehouse.identifier_sql import install_identifier_macros
+from warehouse.identifier_udf import register_identifier_udfs
 from warehouse.partitions import recover
 from warehouse.schema import ensure_publish_intents, ensure_schema
 from warehouse.value_sql import install_value_macros
@@ -42,6 +43,7 @@ def connect(settings: Settings, catalog: Catalog | None = None, read_only: bool 
     if not read_only:
         install_value_macros(con)
         install_identifier_macros(con)
+        register_identifier_udfs(con)  # the vectorized engine: code checks of a batch plan in a few ms
         # What a killed writer left: publishes finished or rolled back, temp folders removed
         # (warehouse/partitions.py). Before the views are refreshed, which read the partitions.
         ensure_publish_intents(con)

@@ -282,6 +282,8 @@ CREATE TABLE IF NOT EXISTS audit.expectation_results (  -- GX results per batch 
     examples VARCHAR[],               -- a few unexpected values, codes and ID numbers masked
     run_at TIMESTAMPTZ NOT NULL
 );
+-- The batches validated together (one department's files of a dataset in one run); [batch_id] alone.
+ALTER TABLE audit.expectation_results ADD COLUMN IF NOT EXISTS batches VARCHAR[];
 """
 
 

@@ -1,0 +1,90 @@
+"""The Airflow UI after months of operation: green where the data only warrants warnings, red exactly
+where a monthly close found errors, read through the REST API of a running API server.
+
+Takes a copy of the backfilled history city (conftest ``history_city``: monthly closes 2025-01 ..
+2025-03 through ``dag.test()`` against its SQLite metadata database) and starts `make airflow-ui` on
+it (no schedules run), then lists the runs of ``credit_period_close`` and of the ingest DAGs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import date
+
+import duckdb
+import httpx
+import pytest
+from processes import free_port, stop_process_group
+from test_airflow_ui import HEALTH_TIMEOUT, Standalone, healthy
+
+from foundation.settings import PROJECT_ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def standalone_history(history_city, tmp_path_factory) -> Iterator[Standalone]:
+    root = tmp_path_factory.mktemp("airflow-ui-history")
+    data_root = root / "data"
+    shutil.copytree(history_city, data_root, symlinks=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CREDIT_AIRFLOW"))}
+    env.update({
+        "CREDIT_DATA_DIR": str(data_root),
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "NO_COLOR": "1",
+    })
+    log = root / "make-airflow-ui.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(["make", "--no-print-directory", "airflow-ui", f"AIRFLOW_PORT={port}"],
+                                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    s = Standalone(f"http://127.0.0.1:{port}", data_root / "airflow", log, proc)
+    try:
+        yield s
+    finally:
+        stop_process_group(proc, grace=30)
+
+
+def _headers(s: Standalone) -> dict:
+    passwords = s.airflow_home / "simple_auth_manager_passwords.json.generated"
+    s.wait(f"{passwords.name}", passwords.is_file, 30, every=1)
+    password = json.loads(passwords.read_text())["admin"]
+    r = httpx.post(f"{s.base_url}/auth/token", json={"username": "admin", "password": password}, timeout=30)
+    assert r.status_code == 201, (r.status_code, r.text)
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_closes_are_red_exactly_where_errors_and_green_where_only_warnings(standalone_history, history_city):
+    s = standalone_history
+    s.wait("the API server's health endpoint", lambda: healthy(s), HEALTH_TIMEOUT)
+    headers = _headers(s)
+    r = httpx.get(f"{s.base_url}/api/v2/dags/credit_period_close/dagRuns", params={"limit": 100},
+                  headers=headers, timeout=30)
+    assert r.status_code == 200, (r.status_code, r.text)
+    runs = r.json()["dag_runs"]
+    con = duckdb.connect(str(history_city / "warehouse.duckdb"), read_only=True)
+    severities = dict(con.execute(
+        "SELECT as_of, list(DISTINCT severity ORDER BY severity) FROM audit.alerts GROUP BY as_of").fetchall())
+    con.close()
+    assert len(runs) == 3
+    seen = {}
+    for run in runs:
+        end = run["data_interval_end"][:10]  # the interval's end; the close is as of the day before
+        as_of = {"2025-03-01": "2025-02-28", "2025-04-01": "2025-03-31", "2025-05-01": "2025-04-30"}[end]
+        kinds = severities.get(date.fromisoformat(as_of), [])
+        seen[as_of] = (run["state"], kinds)
+        assert run["state"] == ("failed" if "error" in kinds else "success"), seen
+    assert any(state == "success" and "warning" in kinds for state, kinds in seen.values()), seen
+    assert any(state == "failed" for state, _ in seen.values()), seen
+    # Ingest runs: red only where a batch's 重错码率 is above the error threshold or a file was rejected.
+    r = httpx.get(f"{s.base_url}/api/v2/dags/~/dagRuns", params={"limit": 500}, headers=headers, timeout=30)
+    assert r.status_code == 200, (r.status_code, r.text)
+    states = {run["state"] for run in r.json()["dag_runs"] if run["dag_id"].startswith("credit_ingest_")}
+    assert "success" in states
