@@ -274,12 +274,9 @@ def report(
 ) -> None:
     """Recompute the scorecard (mart.scorecard + Parquet), deliveries and findings as of a day, and write the
     Chinese HTML quality report."""
-    from credit.period_close import reported_month
+    from credit.period_close import state_as_of
     from credit.report import SHORT_NAMES, build_report, format_rate, today
-    from warehouse.alerts import write_alerts
     from warehouse.db import open_warehouse
-    from warehouse.deliveries import write_deliveries
-    from warehouse.scorecard import write_scorecard
 
     settings, cat = _context()
     if not settings.warehouse_path.exists():
@@ -291,10 +288,9 @@ def report(
         console.print(f"[red]--as-of must be YYYY-MM-DD, not {day!r}[/red]")
         raise typer.Exit(2) from None
     with open_warehouse(settings, cat) as con:
-        result = write_scorecard(con, settings, cat, as_of=as_of)
-        write_deliveries(con, cat, as_of)
-        write_alerts(con, cat, settings.catalog_dir, as_of, reported_month(as_of), as_of.replace(day=1))
+        state = state_as_of(con, settings, cat, as_of)
         path = build_report(con, settings, cat, as_of)
+        rows, parquet, outside = state.scorecard.rows, state.scorecard.parquet, state.scorecard.outside_calendar
         city = con.execute("SELECT metric, numerator, denominator, rate, target, direction, meets_target "
                            "FROM mart.scorecard WHERE level = 'city'").fetchall()
     table = Table("metric", "numerator", "denominator", "rate", "target", title="City scorecard (全市)")
@@ -303,10 +299,13 @@ def report(
         table.add_row(f"{SHORT_NAMES[metric]} {metric}", str(num), str(den), shown if meets else f"[red]{shown}[/red]",
                       ("≥ " if direction == "min" else "≤ ") + format_rate(metric, target))
     console.print(table)
-    if result.outside_calendar:
-        console.print(f"[yellow]Warning: {result.outside_calendar} record(s) dated outside the holiday calendar's "
+    if outside:
+        console.print(f"[yellow]Warning: {outside} record(s) dated outside the holiday calendar's "
                       "years: left out of 及时率 (shown in the report).[/yellow]")
-    console.print(f"Scorecard: mart.scorecard ({result.rows} rows) and {result.parquet}")
+    errors = len(state.errors)
+    console.print(f"Findings as of {as_of}: {len(state.alerts) - errors} warning(s), {errors} error(s); "
+                  f"{state.deliveries} deliveries due (audit.alerts, audit.deliveries)")
+    console.print(f"Scorecard: mart.scorecard ({rows} rows) and {parquet}")
     console.print(f"Report:    {path}\n           {path.parent / 'latest.html'}")
 
 
@@ -354,6 +353,7 @@ def expectations_docs() -> None:
 
 
 HISTORY = ("2025-01", "2026-11")  # the sample city's two years (fixed, whatever today is)
+HISTORY_MONTHS = (date(2025, 1, 1), date(2026, 11, 1))
 
 
 @app.command("demo-data")
@@ -547,7 +547,7 @@ def demo(
                       "(files already loaded are recognized by content and not loaded twice).[/yellow]")
     demo_data(seed=seed, entities=entities, first=HISTORY[0], last=HISTORY[1], snapshot=False)
     # Ingest everything, then close every month as of its own last day (credit/airflow_run.py).
-    outcomes = _run_dags(None, (_month(HISTORY[0]), _month(HISTORY[1])))
+    outcomes = _run_dags(None, HISTORY_MONTHS)
     status()
     # The register authority's round of corrections: what the register can vouch for, applied.
     suggested = settings.data_root / "corrections" / "register_authority.csv"
@@ -556,7 +556,7 @@ def demo(
     corrections_status()
     from credit.airflow_run import month_start, next_month
 
-    last_close = next_month(next_month(_month(HISTORY[1])))  # the end of the last close's interval
+    last_close = next_month(next_month(HISTORY_MONTHS[1]))  # the end of the last close's interval
     report(day=(month_start(last_close).date() - timedelta(days=1)).isoformat())
     console.print(
         "\nOutputs:\n"

@@ -74,5 +74,5 @@ def local_relay(data_root: Path) -> Iterator[Path | None]:
 
 def read_mail(folder: Path) -> list[EmailMessage]:
     """The messages kept in ``folder``, in the order received."""
-    return [message_from_bytes(p.read_bytes(), policy=policy.default)  # type: ignore[misc]
+    return [message_from_bytes(p.read_bytes(), policy=policy.default)
             for p in sorted(folder.glob("*.eml"))]

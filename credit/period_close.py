@@ -20,7 +20,7 @@ from foundation.catalog import Catalog
 from foundation.settings import Settings
 from warehouse.alerts import Alert, write_alerts
 from warehouse.deliveries import interval_as_of, write_deliveries
-from warehouse.scorecard import write_scorecard
+from warehouse.scorecard import ScorecardResult, write_scorecard
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class CloseResult:
     month: date  # the month reported
     deliveries: int
     alerts: list[Alert]
+    scorecard: ScorecardResult
 
     @property
     def errors(self) -> list[Alert]:
@@ -44,12 +45,20 @@ def reported_month(as_of: date) -> date:
     return (as_of.replace(day=1) - timedelta(days=1)).replace(day=1)
 
 
+def state_as_of(con: duckdb.DuckDBPyConnection, settings: Settings, catalog: Catalog, as_of: date,
+                since: date | None = None) -> CloseResult:
+    """``mart.scorecard``, ``audit.deliveries`` and ``audit.alerts`` as of ``as_of``: what the monthly close,
+    the daily report and ``credit report --as-of`` show. Late files count as findings when received from
+    ``since`` (default: the first of ``as_of``'s month)."""
+    month = reported_month(as_of)
+    scorecard = write_scorecard(con, settings, catalog, as_of=as_of)
+    deliveries = write_deliveries(con, catalog, as_of)
+    alerts = write_alerts(con, catalog, settings.catalog_dir, as_of, month, since or as_of.replace(day=1))
+    return CloseResult(as_of, month, deliveries, alerts, scorecard)
+
+
 def close_interval(con: duckdb.DuckDBPyConnection, settings: Settings, catalog: Catalog, start: datetime,
                    end: datetime) -> CloseResult:
-    as_of = interval_as_of(end)
+    """The close of the data interval ``[start, end)``: the state as of its last day."""
     since = interval_as_of(start + timedelta(microseconds=1))  # the first day inside the interval
-    month = reported_month(as_of)
-    write_scorecard(con, settings, catalog, as_of=as_of)
-    deliveries = write_deliveries(con, catalog, as_of)
-    alerts = write_alerts(con, catalog, settings.catalog_dir, as_of, month, since)
-    return CloseResult(as_of, month, deliveries, alerts)
+    return state_as_of(con, settings, catalog, interval_as_of(end), since)

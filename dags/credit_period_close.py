@@ -14,7 +14,8 @@ backfill`, or `credit run-dags --from 2025-01 --to 2026-11`) and any re-run give
    far from its target, a rate that got worse than last month, a file missing past its deadline.
    Warnings leave the run green.
 3. **notify** sends one digest per department with findings (Airflow's SMTP notifier), never one per record.
-4. **report** writes the Chinese quality report as of the interval's last day.
+4. **report** rebuilds the GX Data Docs and writes the Chinese quality report as of the interval's last
+   day (a backfill writes only its last month's: run conf `{"report": false}` for the others).
 """
 
 from __future__ import annotations
@@ -81,11 +82,13 @@ def credit_period_close():
         from datetime import date
 
         from credit.report import build_report
+        from expectations.run import build_docs
         from warehouse.db import open_warehouse
 
         if params is not None and not params.get("report", True):
             return "not written (params.report = false)"
         settings, catalog = get_settings(), get_catalog()
+        build_docs(settings)  # the GX Data Docs the report links to, with every result stored so far
         with open_warehouse(settings, catalog) as con:
             return str(build_report(con, settings, catalog, date.fromisoformat(closed["as_of"])))
 

@@ -41,15 +41,21 @@ from foundation.settings import get_settings
 )
 def credit_quality_report():
     @task(pool=WRITER_POOL)
-    def scorecard() -> dict:
-        """Recompute the five rates per batch, department, dataset and city; export them as Parquet."""
+    def scorecard(dag_run=None) -> dict:
+        """Recompute the five rates (per batch, month, department, dataset and city), the deliveries due and
+        the findings as of the run's day; export the scorecard as Parquet."""
+        from zoneinfo import ZoneInfo
+
+        from credit.period_close import state_as_of
         from warehouse.db import open_warehouse
-        from warehouse.scorecard import write_scorecard
 
         settings, catalog = get_settings(), get_catalog()
+        as_of = dag_run.run_after.astimezone(ZoneInfo(TIME_ZONE)).date()
         with open_warehouse(settings, catalog) as con:
-            result = write_scorecard(con, settings, catalog)
-        return {"rows": result.rows, "parquet": str(result.parquet), "outside_calendar": result.outside_calendar}
+            state = state_as_of(con, settings, catalog, as_of)
+            rows = con.execute("SELECT count(*) FROM mart.scorecard").fetchone()[0]
+        return {"as_of": as_of.isoformat(), "rows": rows, "alerts": len(state.alerts),
+                "errors": len(state.errors)}
 
     @task(pool=WRITER_POOL)
     def report(dag_run=None) -> str:
@@ -57,10 +63,12 @@ def credit_quality_report():
         from zoneinfo import ZoneInfo
 
         from credit.report import build_report
+        from expectations.run import build_docs
         from warehouse.db import open_warehouse
 
         settings, catalog = get_settings(), get_catalog()
         as_of = dag_run.run_after.astimezone(ZoneInfo(TIME_ZONE)).date()
+        build_docs(settings)  # the GX Data Docs the report links to, with every result stored so far
         with open_warehouse(settings, catalog) as con:
             return str(build_report(con, settings, catalog, as_of))
 

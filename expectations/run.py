@@ -240,21 +240,24 @@ def validate_batch(settings: Settings, catalog: Catalog, batch_id: str, context=
     return validate_batches(settings, catalog, [batch_id], context=context)[0]
 
 
-def validate_batches(settings: Settings, catalog: Catalog, batch_ids: list[str], context=None) -> list[BatchValidation]:
+def validate_batches(settings: Settings, catalog: Catalog, batch_ids: list[str], context=None,
+                     docs: bool = True) -> list[BatchValidation]:
     """Validate batches, those of one department and dataset together (one GX run over their rows), then
-    rebuild the Data Docs once. A catch-up run of two years of monthly files costs one validation per
-    department and dataset, not one per file (GX spends about a second per validation, whatever its size).
+    rebuild the Data Docs once (``docs``). A catch-up run of two years of monthly files costs one validation
+    per department and dataset, not one per file (GX spends about a second per validation, whatever its
+    size). The ingest DAGs pass ``docs=False``: the site's index grows with every result, so the monthly
+    close and the daily report rebuild it (``build_docs``), not every ingest run.
     """
     if context is None:
         with gx_session(settings) as context:
-            return validate_batches(settings, catalog, batch_ids, context=context)
+            return validate_batches(settings, catalog, batch_ids, context=context, docs=docs)
     groups: dict[tuple[str, str], list[RawBatch]] = {}
     for batch_id in dict.fromkeys(batch_ids):
         batch = find_batch(settings, batch_id)
         groups.setdefault((batch.dataset_id, batch.department), []).append(batch)
     validations = [_validate(catalog.dataset(dataset_id), department, group, context)
                    for (dataset_id, department), group in groups.items()]
-    if validations:
+    if validations and docs:
         context.build_data_docs(site_names=[DOCS_SITE])
         make_offline(docs_index(settings).parent)
     return validations

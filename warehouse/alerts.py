@@ -121,6 +121,7 @@ def _rate_alerts(con: duckdb.DuckDBPyConnection, rules: AlertRules, catalog: Cat
         if meets:
             continue
         name, ds_name = NAMES_ZH[metric], catalog.dataset(dataset_id).name_zh
+        threshold: float | None
         if direction == "max":
             threshold = rules.rates.error_if_code_error_above
             error = rate > threshold
