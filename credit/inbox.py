@@ -165,6 +165,15 @@ def received_before(settings: Settings, files: list[InboxFile], cutoff: datetime
     return [f for f in files if (settings.inbox / f.relpath).lstat().st_mtime < limit]
 
 
+MAX_STAGE_TASKS = 16  # an ingest run maps its files over at most this many stage tasks
+
+
+def stage_groups(relpaths: list[str], most: int = MAX_STAGE_TASKS) -> list[list[str]]:
+    """The files in order, in at most ``most`` groups of near-equal size (one file each when few)."""
+    size = -(-len(relpaths) // most) if relpaths else 1
+    return [relpaths[i:i + size] for i in range(0, len(relpaths), size)]
+
+
 def _scan_department(catalog: Catalog, inbox: Path, folder: Path) -> list[InboxFile]:
     department = folder.name
     found: list[InboxFile] = []

@@ -43,34 +43,40 @@ def build_ingest_dag(dataset: Dataset):
     )
     def ingest():
         @task
-        def discover(data_interval_end=None) -> list[str]:
+        def discover(data_interval_end=None) -> list[list[str]]:
             """Files of this dataset waiting in the inbox that were received before the run's data interval
-            ended (paths relative to the inbox): a backfill of a past interval takes what had arrived by then."""
-            from credit.inbox import received_before, scan_inbox
+            ended (paths relative to the inbox), in at most MAX_STAGE_TASKS groups: one file per stage task in
+            everyday runs, several per task when a run catches up on a backlog (a backfill of a past interval
+            takes what had arrived by then)."""
+            from credit.inbox import received_before, scan_inbox, stage_groups
 
             settings = get_settings()
             files = [f for f in scan_inbox(settings, get_catalog()) if f.dataset_id == dataset.id]
-            return [f.relpath for f in received_before(settings, files, data_interval_end)]
+            return stage_groups([f.relpath for f in received_before(settings, files, data_interval_end)])
 
         @task(max_active_tis_per_dagrun=2)
-        def stage(relpath: str) -> dict[str, str]:
-            """Read one file and stage it as Parquet; data problems become quarantine reasons.
+        def stage(relpaths: list[str]) -> list[dict[str, str]]:
+            """Read each file and stage it as Parquet; data problems become quarantine reasons.
 
             A file the reader cannot open at all is handed on as an error: load rejects and archives it.
             """
             from credit import pipeline
 
-            settings = get_settings()
-            department = relpath.split("/", 1)[0]
-            try:
-                staged = pipeline.stage(settings, get_catalog(), pipeline.inbox_path(settings, relpath), dataset.id,
-                                        department)
-            except Exception as exc:  # noqa: BLE001 - recorded as the file's rejection by load
-                return {"relpath": relpath, "error": f"{type(exc).__name__}: {exc}"}
-            return {"relpath": relpath, "staged": staged.name}
+            settings, catalog = get_settings(), get_catalog()
+            out = []
+            for relpath in relpaths:
+                department = relpath.split("/", 1)[0]
+                try:
+                    staged = pipeline.stage(settings, catalog, pipeline.inbox_path(settings, relpath), dataset.id,
+                                            department)
+                except Exception as exc:  # noqa: BLE001 - recorded as the file's rejection by load
+                    out.append({"relpath": relpath, "error": f"{type(exc).__name__}: {exc}"})
+                else:
+                    out.append({"relpath": relpath, "staged": staged.name})
+            return out
 
         @task(pool=WRITER_POOL, outlets=[clean_asset(dataset.id)], trigger_rule="all_done")
-        def load(staged: list[dict[str, str] | None], run_id: str | None = None) -> dict:
+        def load(staged: list[list[dict[str, str]] | None], run_id: str | None = None) -> dict:
             """Load every staged batch (one writer), export Parquet, archive the files."""
             from credit import pipeline
             from warehouse.db import open_warehouse
@@ -78,9 +84,7 @@ def build_ingest_dag(dataset: Dataset):
             settings, catalog = get_settings(), get_catalog()
             work = []
             # Index by length: iterating the lazy XCom sequence probes one past its end.
-            for s in (staged[i] for i in range(len(staged))):
-                if not s:
-                    continue
+            for s in (item for i in range(len(staged)) for item in (staged[i] or [])):
                 item = pipeline.InboxFile(s["relpath"], s["relpath"].split("/", 1)[0], dataset.id)
                 if "error" in s:
                     work.append((pipeline.unreadable(item, s["error"]), None))
@@ -156,7 +160,7 @@ def build_ingest_dag(dataset: Dataset):
             with open_warehouse(get_settings(), get_catalog()) as con:
                 return record_results(con, [BatchValidation.from_dict(v) for v in validations])
 
-        totals = load(stage.expand(relpath=discover()))
+        totals = load(stage.expand(relpaths=discover()))
         rejected_files(totals)
         code_gate(totals)
         record_validation(validate(totals))

@@ -20,6 +20,7 @@ import duckdb
 
 from foundation.catalog import Catalog, Dataset
 from transforms.periods import Period, deadline, parse_label, period_of_day, periods_between
+from transforms.working_days import in_calendar, known_years
 
 TIME_ZONE = "Asia/Shanghai"
 
@@ -38,15 +39,30 @@ def _first_period(since: str, cadence: str) -> Period:
     return period_of_day(first.start, "weekly") if cadence == "weekly" and first.cadence == "monthly" else first
 
 
+class CalendarYearError(ValueError):
+    """The holiday calendar has no data for the as-of year: deadlines cannot be counted."""
+
+
 def expected(dataset: Dataset, as_of: date) -> list[Expected]:
-    """Every delivery of ``dataset`` whose deadline lies before the end of ``as_of``."""
+    """Every delivery of ``dataset`` whose deadline lies before the end of ``as_of``.
+
+    A deadline past the holiday calendar's last year lies after an ``as_of`` inside it: not due yet.
+    An ``as_of`` outside the calendar is a CalendarYearError (install a newer chinesecalendar).
+    """
     if dataset.delivery is None:
         return []
+    if not in_calendar(as_of):
+        first, last = known_years()
+        raise CalendarYearError(f"the holiday calendar (chinesecalendar) covers {first}-{last}, not {as_of.year}: "
+                                "deadlines in working days cannot be counted; upgrade chinesecalendar")
     out = []
     for department in dataset.expected_departments():
         rule = dataset.delivery.rule_for(department)
         for period in periods_between(_first_period(dataset.delivery.since, rule.cadence), as_of):
-            due = deadline(period, rule.deadline_working_days)
+            try:
+                due = deadline(period, rule.deadline_working_days)
+            except NotImplementedError:
+                continue  # due after the calendar's last year, so after as_of
             if due < as_of:  # the as-of day itself is still on time
                 out.append(Expected(department, dataset.id, period, due))
     return out
