@@ -465,9 +465,11 @@ FINDING_TASKS = ("code_gate", "rejected_files", "check_errors")
 
 
 def _broken(outcomes) -> list:
-    """DAG runs with a failed task other than the finding tasks (code gate, rejected files)."""
+    """DAG runs with a failed task other than the finding tasks (code gate, rejected files, close errors);
+    a task skipped because there was nothing to do (no file to stage) is fine."""
     broken = [o for o in outcomes
-              if any(state != "success" for task, state in o.task_states.items() if not task.startswith(FINDING_TASKS))]
+              if any(state not in ("success", "skipped") for task, state in o.task_states.items()
+                     if not task.startswith(FINDING_TASKS))]
     for o in broken:
         console.print(f"[red]{o.dag_id}: {o.state} {o.task_states}[/red]")
     gated = [o.dag_id for o in outcomes if o.task_states.get("code_gate") == "failed"]
@@ -505,7 +507,7 @@ def _run_dags(only: list[str] | None, months=None, ingest_every_month: bool = Fa
     table = Table("DAG", "logical date", "state", "tasks", title="Airflow DAG runs (dag.test)")
     for o in outcomes:
         colour = "green" if o.state == "success" else "red"
-        failed = [k for k, v in o.task_states.items() if v != "success"]
+        failed = [k for k, v in o.task_states.items() if v not in ("success", "skipped")]
         tasks = f"{len(o.task_states)} tasks" + (f", not successful: {', '.join(failed)}" if failed else "")
         table.add_row(o.dag_id, o.logical_date[:10] or "now", f"[{colour}]{o.state}[/{colour}]", tasks)
     console.print(table)

@@ -53,7 +53,7 @@ def credit_quality_report():
         as_of = dag_run.run_after.astimezone(ZoneInfo(TIME_ZONE)).date()
         with open_warehouse(settings, catalog) as con:
             state = state_as_of(con, settings, catalog, as_of)
-            rows = con.execute("SELECT count(*) FROM mart.scorecard").fetchone()[0]
+            rows = state.scorecard.rows
         return {"as_of": as_of.isoformat(), "rows": rows, "alerts": len(state.alerts),
                 "errors": len(state.errors)}
 

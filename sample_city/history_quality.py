@@ -12,9 +12,10 @@ and 3 code defects (错码, the 重错码率 kinds) per 1000 distinct codes, nev
 codes and 4% quarantined rows: 合规率 about 99.5%, and 重错码率 above the 1/10000 target (a
 warning) but not above 1% (an error); small steady files carry only repairable defects. The
 multiplier scales the rates and lifts the caps: ``urban_management`` is
-10x before its correction campaign (from 2025-07) and falls by 0.9x a month to 0.1x (2026-06);
-``emergency`` worsens from 2026-01 (3x, then 2x more every month); ``human_resources`` has one 20x month
-(2025-08). The plan's ``*`` kinds (every row that fits: the numeric Excel codes of
+10x before its correction campaign (from 2025-07) and falls by 1.5x a month to steady (1x) from 2026-01;
+``emergency`` worsens from 2026-05 (3x, then 2x more every month); ``human_resources`` has one 20x month
+(2025-08). The designs do not overlap, so the months 2026-02 .. 2026-04 carry warnings only: the monthly
+close of a month with errors fails, the others pass. The plan's ``*`` kinds (every row that fits: the numeric Excel codes of
 ``urban_management``'s penalty workbook) stay ``*`` at 10x and above, else scale too.
 """
 
@@ -56,13 +57,13 @@ class Design(NamedTuple):
 
 DESIGNS: dict[str, Design] = {
     "urban_management": Design(
-        "improving", "2025-07", "2026-06",
-        "correction campaign from 2025-07: 10x the steady defects before, 0.9x fewer every "
-        "month from 2025-08, 0.1x from 2026-06 on (the numeric Excel codes fixed too)",
+        "improving", "2025-07", "2026-01",
+        "correction campaign from 2025-07: 10x the steady defects before, 1.5x fewer every "
+        "month from 2025-08, steady (1x) from 2026-01 on (the numeric Excel codes fixed then)",
     ),
     "emergency": Design(
-        "worsening", "2026-01", None,
-        "steady until 2025-12, then worse every month: 3x the steady defects in 2026-01, 2x more each month",
+        "worsening", "2026-05", None,
+        "steady until 2026-04, then worse every month: 3x the steady defects in 2026-05, 2x more each month",
     ),
     "human_resources": Design("bad_month", "2025-08", "2025-08", "20x the steady defects in 2025-08"),
     "transport": Design(
@@ -94,7 +95,7 @@ def multiplier(department: str, period: Period) -> float:
     start = parse_label(design.first) if design.first else period
     if design.design == "improving":
         t = _months_between(start, period)
-        return 10.0 if t < 0 else max(0.1, 10.0 - 0.9 * t)
+        return 10.0 if t < 0 else max(1.0, 10.0 - 1.5 * t)
     if design.design == "worsening":
         t = _months_between(start, period)
         return 1.0 if t < 0 else 1.0 + 2.0 * (t + 1)
@@ -148,7 +149,9 @@ def scaled_plan(
         picked.update(rng.choices(items, [template[i][1] or 0 for i in items], k=total))
     out: list[tuple[str, int | None, str | None]] = []
     for i, (kind, count, field) in enumerate(template):
-        if count is None:  # '*': every row that fits
+        if count is None:  # '*': every row that fits; none in a steady file (the export was fixed)
+            if steady:
+                continue
             if mult >= 10:
                 out.append((kind, None, field))
                 continue

@@ -4,8 +4,7 @@ In: the ``City`` (its registers are the full register of the first month), the m
 history and a seed. Out: ``Register`` with, per month after the first, the new registrations
 and the changes (moved address, deregistered) of the market and the civil-affairs register
 (``increment``), and per period a ``CityView``: the city as a feed of that period sees it,
-only entities registered in a month starting on or before the period's first day and still
-active then. The views duck-type ``City`` for the feed builders (``feeds._build_rows`` and
+only entities registered in a month that ended before the period began and still active then. The views duck-type ``City`` for the feed builders (``feeds._build_rows`` and
 the payment builders), so no feed names an entity before the register carries it.
 
 New entities and changed records come from the ``City``'s own generators (unique names,
@@ -107,8 +106,12 @@ class Register:
         return [e for e in records if (e.kind == "社会组织") == civil]
 
     def month_of(self, period: Period) -> Period:
-        """The last month of the history starting on or before the period's first day."""
-        eligible = [m for m in self.months if m.start <= period.start]
+        """The last month of the history that ended before the period began (the first month before it).
+
+        Its register records are delivered early in the period, before the period's own files: a feed
+        that named an entity of the period's own month could arrive before the register carries it
+        (a weekly file does), and the loader would rightly say ``not_in_register``."""
+        eligible = [m for m in self.months if m.end < period.start]
         return eligible[-1] if eligible else self.months[0]
 
     def view(self, period: Period) -> CityView:

@@ -55,8 +55,8 @@ def test_every_task_succeeded_and_the_code_gate_failed_exactly_where_rates_excee
     ).fetchall()
     errors = {f"credit_ingest_{d}" for d, rate, _ in rates if rate > error_above}
     warned = sum(1 for _, rate, threshold in rates if rate > threshold)
-    marked = con.execute("SELECT count(*) FROM audit.gate_findings").fetchone()[0]
-    missing = con.execute("SELECT count(*) FROM audit.deliveries WHERE status = 'missing'").fetchone()[0]
+    marked = con.execute("SELECT count(*) FROM audit.gate_findings").fetchall()[0][0]
+    missing = con.execute("SELECT count(*) FROM audit.deliveries WHERE status = 'missing'").fetchall()[0][0]
     con.close()
     gate = {dag_id: state for dag_id, task_id, _, state in states if task_id == "code_gate"}
     assert errors, "the demo city's injected code defects put some batches above 1%"

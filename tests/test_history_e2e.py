@@ -14,9 +14,10 @@ from __future__ import annotations
 import csv
 import sqlite3
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -24,9 +25,12 @@ from conftest import HISTORY_BACKFILL as BACKFILL
 from conftest import credit_cli, truth_rows
 
 from foundation.catalog import get_catalog
+from foundation.settings import PROJECT_ROOT
+from warehouse.alerts import load_alert_rules
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 CLOSES = {date(2025, 2, 28): "2025-01", date(2025, 3, 31): "2025-02", date(2025, 4, 30): "2025-03"}
 
 
@@ -94,19 +98,50 @@ def test_closes_are_red_exactly_where_errors_were_found_and_missing_feeds_are_er
     con = _con(history)
     errors = dict(con.execute("SELECT as_of, count(*) FILTER (WHERE severity = 'error') FROM audit.alerts "
                               "GROUP BY as_of").fetchall())
-    missing = set(con.execute("SELECT as_of, department, dataset_id, period FROM audit.deliveries "
-                              "WHERE status = 'missing'").fetchall())
-    delivery_errors = set(con.execute("SELECT as_of, department, dataset_id, period FROM audit.alerts "
-                                      "WHERE check_name = 'delivery' AND severity = 'error'").fetchall())
-    assert delivery_errors == missing
-    states = {}
-    for logical_date, state in runs:
-        end = datetime.fromisoformat(str(logical_date)).astimezone()
-        states[end] = state
-    by_as_of = {}
-    for as_of in CLOSES:
-        by_as_of[as_of] = "failed" if errors.get(as_of, 0) else "success"
-    assert sorted(s for s in states.values()) == sorted(by_as_of.values())
+    # A missing file of a period up to the month closed is a finding: an error in the close whose month
+    # holds its deadline, a warning in later ones.
+    missing = {(as_of, d, ds, p, "error" if due >= as_of.replace(day=1) else "warning")
+               for as_of, d, ds, p, due, month in con.execute(
+                   "SELECT as_of, department, dataset_id, period, deadline, month FROM audit.deliveries "
+                   "WHERE status = 'missing'").fetchall()
+               if month <= date.fromisoformat(CLOSES[as_of] + "-01")}
+    found = set(con.execute(
+        """SELECT a.as_of, a.department, a.dataset_id, a.period, a.severity FROM audit.alerts a
+           JOIN audit.deliveries d USING (as_of, department, dataset_id, period)
+           WHERE a.check_name = 'delivery' AND d.status = 'missing'""").fetchall())
+    assert found == missing
+    # The close's logical date is the end of its interval (UTC in the metadata database): as of the day before.
+    states = {(datetime.fromisoformat(str(logical)).replace(tzinfo=UTC).astimezone(SHANGHAI) - timedelta(days=1))
+              .date(): state for logical, state in runs}
+    assert states == {as_of: "failed" if errors.get(as_of, 0) else "success" for as_of in CLOSES}
+
+
+def test_compliance_and_timeliness_findings_equal_the_truth(history):
+    """Each close judges its reported month's department x dataset rates with catalogs/alerts.yaml:
+    recomputed here from the truth's files, the warnings and errors must be exactly the same."""
+    rules = load_alert_rules(PROJECT_ROOT / "catalogs")
+    targets = {"compliance": 0.99, "timeliness": 0.95}
+    timely = {r["file"]: r for r in truth_rows(history, "timeliness.csv")}
+    sums: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for f in truth_rows(history, "files.csv"):
+        key = (f["department"], f["dataset_id"], f["month"])
+        sums[key + ("compliance",)][0] += int(f["rows_loaded"])
+        sums[key + ("compliance",)][1] += int(f["rows_in"])
+        if timely[f["file"]].get("denominator"):
+            sums[key + ("timeliness",)][0] += int(timely[f["file"]]["numerator"])
+            sums[key + ("timeliness",)][1] += int(timely[f["file"]]["denominator"])
+    expected = set()
+    for (dept, dataset, month, metric), (num, den) in sums.items():
+        if not den or month not in CLOSES.values() or num >= targets[metric] * den:
+            continue
+        error = num / den < targets[metric] - rules.rates.error_if_below_target_by[metric]
+        expected.add((dept, dataset, month, metric, "error" if error else "warning"))
+    con = _con(history)
+    found = set(con.execute(
+        """SELECT department, dataset_id, period, metric, severity FROM audit.alerts
+           WHERE check_name = 'rate' AND metric IN ('compliance', 'timeliness')""").fetchall())
+    assert found == expected
+    assert any(s == "error" for *_, s in expected) and any(s == "warning" for *_, s in expected)
 
 
 def test_one_digest_per_department_per_close(history):

@@ -24,7 +24,7 @@ Cadence = Literal["monthly", "weekly"]
 RESENT_MARKERS = ("更正", "重报", "重发", "补正", "修正", "corrected", "resend", "resent")
 
 # Week before month: "2025-W07" must not read as month 07 of year 2025.
-_WEEK = re.compile(r"(?<!\d)(20\d{2})[-_ ]?(?:W|w|第)(\d{1,2})(?:周)?(?!\d)")
+_WEEK = re.compile(r"(?<!\d)(20\d{2})年?[-_ ]?(?:W|w|第)(\d{1,2})周?(?!\d)")
 _MONTH = [
     re.compile(r"(?<!\d)(20\d{2})年(\d{1,2})月"),
     re.compile(r"(?<!\d)(20\d{2})[-_.](\d{1,2})(?![\d-])"),

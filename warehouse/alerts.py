@@ -13,8 +13,10 @@ Checks, for the month reported (the month before the close: its deliveries are a
   or for 重错码率 above ``error_if_code_error_above``) an error.
 - ``worsening``: a rate that misses its target and is worse than the previous month's by more than
   ``error_if_worse_by`` is an error.
-- ``delivery``: a file that arrived after its deadline in the month closed is a warning; a file still
-  missing past its deadline is an error, in every close until it arrives.
+- ``delivery`` (periods up to the month reported): a file that arrived after its deadline in the month
+  closed is a warning; a file missing
+  past its deadline is an error in the close whose month holds the deadline, and a warning ("仍未报送")
+  in every later close until it arrives.
 """
 
 from __future__ import annotations
@@ -146,21 +148,24 @@ def _rate_alerts(con: duckdb.DuckDBPyConnection, rules: AlertRules, catalog: Cat
 
 
 def _delivery_alerts(con: duckdb.DuckDBPyConnection, rules: AlertRules, catalog: Catalog, as_of: date,
-                     since: date) -> list[Alert]:
+                     since: date, month: date) -> list[Alert]:
+    """Deliveries of the periods up to the month reported (a later period is the next close's)."""
     rows = con.execute(
         """SELECT department, dataset_id, period, month, deadline, status, days_overdue,
                   (first_received_at AT TIME ZONE 'Asia/Shanghai')::DATE
-           FROM audit.deliveries WHERE as_of = ? AND status <> 'on_time'
+           FROM audit.deliveries WHERE as_of = ? AND status <> 'on_time' AND month <= ?
            ORDER BY department, dataset_id, period""",
-        [as_of],
+        [as_of, month],
     ).fetchall()
     out = []
     for dept, dataset_id, period, month, due, status, overdue, received in rows:
         ds_name = catalog.dataset(dataset_id).name_zh
         if status == "missing" and overdue > rules.deliveries.error_if_missing_days:
-            out.append(Alert(as_of, "error", "delivery", dept, dataset_id, period, month, None, overdue, None, None,
-                             rules.deliveries.error_if_missing_days,
-                             f"{ds_name} {period} 未报送：截止 {due:%Y-%m-%d}，已逾期 {overdue} 天"))
+            first_close = due >= since  # the deadline fell in the month closed: an error once, then a warning
+            out.append(Alert(as_of, "error" if first_close else "warning", "delivery", dept, dataset_id, period,
+                             month, None, overdue, None, None, rules.deliveries.error_if_missing_days,
+                             f"{ds_name} {period} {'未报送' if first_close else '仍未报送'}：截止 {due:%Y-%m-%d}，"
+                             f"已逾期 {overdue} 天"))
         elif status == "late" and received >= since:
             out.append(Alert(as_of, "warning", "delivery", dept, dataset_id, period, month, None, overdue, None,
                              None, None,
@@ -174,7 +179,8 @@ def write_alerts(con: duckdb.DuckDBPyConnection, catalog: Catalog, catalog_dir: 
     """Evaluate every check for the close of ``as_of`` (rates of ``month``; late files received from
     ``since``); replace ``audit.alerts`` for ``as_of``. Needs mart.scorecard and audit.deliveries as of then."""
     rules = load_alert_rules(catalog_dir)
-    alerts = _rate_alerts(con, rules, catalog, as_of, month) + _delivery_alerts(con, rules, catalog, as_of, since)
+    alerts = (_rate_alerts(con, rules, catalog, as_of, month)
+              + _delivery_alerts(con, rules, catalog, as_of, since, month))
     alerts.sort(key=lambda a: (a.department, a.severity != "error", a.dataset_id, a.check_name, a.period,
                                a.metric or ""))
     con.execute("BEGIN TRANSACTION")
