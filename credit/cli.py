@@ -2,7 +2,8 @@
 
     credit demo            generate the sample city and run every DAG through Airflow
     credit demo-data       write the sample city's feeds and ground truth
-    credit run-dags        run the DAGs once each (dag.test) against the metadata DB
+    credit run-dags        run the DAGs once each (dag.test), or backfill months (--from/--to)
+    credit alerts          the findings with a severity and the files missing, as of a day
     credit ingest FILE     stage, load and export one file without Airflow
     credit ingest-inbox    the same for every file waiting in the inbox
     credit codes validate  validate codes, one per line, as JSON lines
@@ -515,6 +516,38 @@ def _run_dags(only: list[str] | None, months=None, ingest_every_month: bool = Fa
     if mail is not None:
         console.print(f"Departments' quality digests (local mail sink): {mail}")
     return outcomes
+
+
+@app.command()
+def alerts(
+    day: Annotated[str | None, typer.Option("--as-of", help="The findings of this day's close or report "
+                                                         "(default: the latest recorded).")] = None,
+) -> None:
+    """List the findings with a severity (audit.alerts) and the files still missing (audit.deliveries)."""
+    settings, _ = _context()
+    with _read_only_warehouse(settings) as con:
+        days = [d for (d,) in con.execute("SELECT DISTINCT as_of FROM audit.alerts ORDER BY 1 DESC").fetchall()]
+        if not days:
+            console.print("No findings recorded yet: run the monthly close (credit run-dags) or credit report.")
+            return
+        try:
+            as_of = date.fromisoformat(day) if day else days[0]
+        except ValueError:
+            console.print(f"[red]--as-of must be YYYY-MM-DD, not {_esc(day)}[/red]")
+            raise typer.Exit(2) from None
+        rows = con.execute("""SELECT severity, department, dataset_id, period, message_zh FROM audit.alerts
+                              WHERE as_of = ? ORDER BY severity <> 'error', department, dataset_id, period""",
+                           [as_of]).fetchall()
+        missing = con.execute("""SELECT count(*) FROM audit.deliveries WHERE as_of = ? AND status = 'missing'""",
+                              [as_of]).fetchall()[0][0]
+    table = Table("severity", "department", "dataset", "period", "finding", title=f"Findings as of {as_of}")
+    for severity, dept, dataset_id, period, message in rows:
+        colour = "red" if severity == "error" else "yellow"
+        table.add_row(f"[{colour}]{severity}[/{colour}]", dept, dataset_id, period, _esc(message))
+    console.print(table)
+    errors = sum(1 for r in rows if r[0] == "error")
+    console.print(f"{errors} error(s), {len(rows) - errors} warning(s); {missing} file(s) missing as of {as_of} "
+                  "(audit.deliveries). Other days recorded: " + ", ".join(str(d) for d in days[:6] if d != as_of))
 
 
 @app.command()

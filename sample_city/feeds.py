@@ -22,7 +22,7 @@ from sample_city.feeds_payment import (
     build_utility,
 )
 from sample_city.feeds_publicity import build_admin, build_licences, build_penalties
-from sample_city.rows import Row
+from sample_city.rows import Defect, Feed, Row
 from transforms.identifiers import uscc_reasons
 
 # 威海市生态环境局乳山分局 still exports with the pre-2019 template (old codes, Chinese headers).
@@ -317,3 +317,24 @@ def _reassign(row: Row, prefix: str, entity: Entity) -> None:
         row.values[f"{prefix}_FRDB"] = entity.rep.name
         row.values[f"{prefix}_FR_ZJHM"] = entity.rep.rid
     row.entity = entity
+
+
+def dress(feed: Feed, builder: str) -> None:
+    """Headers, line ends and rejection of the template's export (both generators)."""
+    if builder == "penalty_old":
+        feed.columns = list(PENALTY_OLD_HEADERS)
+        feed.headers = PENALTY_OLD_HEADERS
+        feed.newline = "\r\n"
+    elif builder == "penalty_english":
+        feed.columns = list(PENALTY_ENGLISH_HEADERS)
+        feed.headers = PENALTY_ENGLISH_HEADERS
+        feed.rejected = True
+        for row in feed.rows:
+            row.defect = Defect("unrecognized_header", "", "unrecognized_header", "quarantine")
+    elif builder == "register_market":
+        feed.headers = REGISTER_HEADERS
+        feed.newline = "\r\n"
+    elif builder == "tax":
+        feed.headers = TAX_HEADERS
+    elif feed.encoding == "gb18030":
+        feed.newline = "\r\n"

@@ -17,17 +17,8 @@ from pathlib import Path
 from foundation.catalog import get_catalog
 from sample_city.defects import Injector
 from sample_city.entities import City
-from sample_city.feeds import (
-    FILES,
-    PENALTY_ENGLISH_HEADERS,
-    PENALTY_OLD_HEADERS,
-    REGISTER_HEADERS,
-    TAX_HEADERS,
-    _build_rows,
-    _columns,
-    parse_plan,
-)
-from sample_city.rows import Defect, Feed
+from sample_city.feeds import FILES, _build_rows, _columns, dress, parse_plan
+from sample_city.rows import Feed
 from sample_city.timeliness import set_submission, timeliness_truth
 from sample_city.truth import feed_truth, write_truth
 from sample_city.writers import WRITERS
@@ -48,23 +39,7 @@ def _make_feeds(city: City, seed: int, entities: int) -> list[Feed]:
             n = max(round(base * factor), 12)
         rows = _build_rows(city, rng, builder, dept, ds, n, plan)
         feed = Feed(dept, file_name, ds, fmt, encoding, _columns(ds), rows)
-        if builder == "penalty_old":
-            feed.columns = list(PENALTY_OLD_HEADERS)
-            feed.headers = PENALTY_OLD_HEADERS
-            feed.newline = "\r\n"
-        elif builder == "penalty_english":
-            feed.columns = list(PENALTY_ENGLISH_HEADERS)
-            feed.headers = PENALTY_ENGLISH_HEADERS
-            feed.rejected = True
-            for row in rows:
-                row.defect = Defect("unrecognized_header", "", "unrecognized_header", "quarantine")
-        elif builder == "register_market":
-            feed.headers = REGISTER_HEADERS
-            feed.newline = "\r\n"
-        elif builder == "tax":
-            feed.headers = TAX_HEADERS
-        elif encoding == "gb18030":
-            feed.newline = "\r\n"
+        dress(feed, builder)
         set_submission(feed, seed)
         Injector(feed, rng).apply(plan)
         feeds.append(feed)

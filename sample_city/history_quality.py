@@ -13,10 +13,11 @@ codes and 4% quarantined rows: 合规率 about 99.5%, and 重错码率 above the
 warning) but not above 1% (an error); small steady files carry only repairable defects. The
 multiplier scales the rates and lifts the caps: ``urban_management`` is
 10x before its correction campaign (from 2025-07) and falls by 1.5x a month to steady (1x) from 2026-01;
-``emergency`` worsens from 2026-05 (3x, then 2x more every month); ``human_resources`` has one 20x month
-(2025-08). The designs do not overlap, so the months 2026-02 .. 2026-04 carry warnings only: the monthly
-close of a month with errors fails, the others pass. The plan's ``*`` kinds (every row that fits: the numeric Excel codes of
-``urban_management``'s penalty workbook) stay ``*`` at 10x and above, else scale too.
+``emergency`` worsens from 2026-05 (3x, then 2x more every month); ``human_resources`` has one 20x
+month (2025-08). The designs do not overlap, so the months 2026-02 .. 2026-04 carry warnings only:
+the monthly close of a month with errors fails, the others pass. The plan's ``*`` kinds (every row
+that fits: the numeric Excel codes of ``urban_management``'s penalty workbook) stay ``*`` at 10x and
+above, else scale too, and a steady file has none.
 """
 
 from __future__ import annotations

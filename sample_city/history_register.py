@@ -4,8 +4,9 @@ In: the ``City`` (its registers are the full register of the first month), the m
 history and a seed. Out: ``Register`` with, per month after the first, the new registrations
 and the changes (moved address, deregistered) of the market and the civil-affairs register
 (``increment``), and per period a ``CityView``: the city as a feed of that period sees it,
-only entities registered in a month that ended before the period began and still active then. The views duck-type ``City`` for the feed builders (``feeds._build_rows`` and
-the payment builders), so no feed names an entity before the register carries it.
+only entities registered in a month that ended before the period began and still active then.
+The views duck-type ``City`` for the feed builders (``feeds._build_rows`` and the payment
+builders), so no feed names an entity before the register carries it.
 
 New entities and changed records come from the ``City``'s own generators (unique names,
 codes and ID numbers); the choices of the history from ``random.Random(f"{seed}/history/register")``.

@@ -29,20 +29,17 @@ from foundation.catalog import Dataset
 from sample_city.defects import QUARANTINE_KINDS
 from sample_city.entities import RUSHAN, City
 from sample_city.feeds import (
-    PENALTY_ENGLISH_HEADERS,
-    PENALTY_OLD_HEADERS,
-    REGISTER_HEADERS,
-    TAX_HEADERS,
     FeedSpec,
     _build_rows,
     _columns,
     build_register,
+    dress,
 )
 from sample_city.history_calendar import workday_back, working_days_between
 from sample_city.history_payments import Payments
 from sample_city.history_plan import TEMPLATE_SWITCH, Delivery, odd_template, rows_per_file
 from sample_city.history_register import Register
-from sample_city.rows import Defect, Feed, Row
+from sample_city.rows import Feed, Row
 from sample_city.timeliness import _shift_row_dates, is_workday
 from transforms.periods import Period, parse_label
 
@@ -66,27 +63,6 @@ def effective_spec(delivery: Delivery) -> FeedSpec:
     ):
         return spec._replace(encoding="utf-8", builder="penalty")
     return spec
-
-
-def dress(feed: Feed, builder: str) -> None:
-    """Headers, line ends and rejection of the template's export (as ``generator._make_feeds``)."""
-    if builder == "penalty_old":
-        feed.columns = list(PENALTY_OLD_HEADERS)
-        feed.headers = PENALTY_OLD_HEADERS
-        feed.newline = "\r\n"
-    elif builder == "penalty_english":
-        feed.columns = list(PENALTY_ENGLISH_HEADERS)
-        feed.headers = PENALTY_ENGLISH_HEADERS
-        feed.rejected = True
-        for row in feed.rows:
-            row.defect = Defect("unrecognized_header", "", "unrecognized_header", "quarantine")
-    elif builder == "register_market":
-        feed.headers = REGISTER_HEADERS
-        feed.newline = "\r\n"
-    elif builder == "tax":
-        feed.headers = TAX_HEADERS
-    elif feed.encoding == "gb18030":
-        feed.newline = "\r\n"
 
 
 class RowMaker:
