@@ -22,7 +22,8 @@ What a reviewer reads first (``collect`` -> ``ReportData``):
   on the wrong side of its target (0 when it meets it). Per department and rate, the mean shortfall
   over the months with data among the last ``WINDOW`` (3) months up to the latest month, and among
   the ``WINDOW`` months before them; the department's score per window is the mean over the rates
-  with data in both windows. The largest fall of the score is the most improved, the largest rise the
+  of ``MOVER_METRICS`` (合规率, 完整率, 重错码率: what the files are worth; 及时率 swings with the
+  holidays, 纠正率 waits for the register) with data in both windows. The largest fall of the score is the most improved, the largest rise the
   most deteriorated; equal changes go to the smaller department code.
 - 逾期与未报送 and 告警: missing and late deliveries newest first; findings errors first, then by
   department.
@@ -229,6 +230,10 @@ MONTH_LEVELS = ("city_month", "department_month", "dataset_month", "department_d
 CUMULATIVE_LEVELS = ("city", "department", "dataset", "department_dataset")
 TREND_MONTHS = 24  # months a trend chart shows, up to the latest month
 WINDOW = 3  # months of each window of the most improved / most deteriorated comparison
+# The rates the movers compare: what a department's files are worth. 及时率 swings with the holidays
+# (and is read in the overdue list), 纠正率 waits for the register's corrections: neither says whether a
+# department's data got better.
+MOVER_METRICS = ("compliance", "completeness", "code_error")
 SEVERITY_ZH = {"error": "错误", "warning": "警告"}
 CHECK_ZH = {"rate": "指标未达标", "worsening": "较上月变差", "delivery": "报送逾期"}
 STATUS_ZH = {"missing": "未报送", "late": "逾期报送", "on_time": "按时报送"}
@@ -501,7 +506,7 @@ def _movement(code: str, name: str, by_month: dict[date, dict[str, Rate]], lates
     """
     recent_months = [add_months(latest, -i) for i in range(WINDOW)]
     prior_months = [add_months(latest, -WINDOW - i) for i in range(WINDOW)]
-    pairs = {m: (p, r) for m in METRICS
+    pairs = {m: (p, r) for m in MOVER_METRICS
              if (p := _mean_shortfall(by_month, prior_months, m)) is not None
              and (r := _mean_shortfall(by_month, recent_months, m)) is not None}
     if not pairs:
@@ -720,12 +725,25 @@ def _rank(departments: list[Group]) -> list[Group]:
     return sorted(departments, key=key)
 
 
+def _as_of_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """``report_batches`` and ``report_quarantine``: the ledger and the quarantine as they stood at the end of
+    ``as_of`` (Asia/Shanghai): files received by then, a record ``corrected`` only if corrected by then."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE report_batches AS
+                   SELECT * FROM audit.batches WHERE (received_at AT TIME ZONE 'Asia/Shanghai')::DATE <= ?""",
+                [as_of])
+    con.execute("""CREATE OR REPLACE TEMP TABLE report_quarantine AS
+                   SELECT q.* REPLACE (CASE WHEN q.status = 'corrected'
+                                             AND (q.corrected_at AT TIME ZONE 'Asia/Shanghai')::DATE <= ?
+                                            THEN 'corrected' ELSE 'open' END AS status)
+                   FROM quarantine.rows q SEMI JOIN report_batches b ON b.batch_id = q.batch_id""", [as_of])
+
+
 def _reasons(con: duckdb.DuckDBPyConnection, catalog: Catalog, top: int) -> list[Reason]:
     """Every reason code by number of records; example records for the first ``top``."""
     public = [d.id for d in catalog.datasets.values() if d.disclosure is not Disclosure.AUTHORIZED]
     counts = con.execute(
         """WITH r AS (SELECT department, dataset_id, status, split_part(unnest(reasons), ':', 1) AS code
-                      FROM quarantine.rows)
+                      FROM report_quarantine)
            SELECT code, count(*), count(DISTINCT department),
                   count(*) FILTER (WHERE dataset_id IS NULL OR NOT list_contains(?, dataset_id)),
                   count(*) FILTER (WHERE status = 'corrected')
@@ -740,7 +758,7 @@ def _reasons(con: duckdb.DuckDBPyConnection, catalog: Catalog, top: int) -> list
                           [split_part(r, ':', 2) FOR r IN reasons IF split_part(r, ':', 1) = ?][1] AS field,
                           row_number() OVER (PARTITION BY department, source_file
                                              ORDER BY status <> 'open', source_row) AS nth
-                   FROM quarantine.rows
+                   FROM report_quarantine
                    WHERE list_contains(?, dataset_id)
                      AND list_contains([split_part(r, ':', 1) FOR r IN reasons], ?))
                SELECT department, dataset_id, source_file, source_row, record::VARCHAR, field FROM hits
@@ -774,7 +792,8 @@ def _example(catalog: Catalog, code: str, dept: str, dataset_id: str, source_fil
 
 def collect(con: duckdb.DuckDBPyConnection, settings: Settings, catalog: Catalog, as_of: date,
             top_reasons: int = TOP_REASONS) -> ReportData:
-    """Everything the report shows, read from the warehouse (after write_scorecard)."""
+    """Everything the report shows, read from the warehouse (after write_scorecard as of ``as_of``)."""
+    _as_of_tables(con, as_of)
     groups = _groups(_rates(con), catalog)
     by_level: dict[str, list[Group]] = defaultdict(list)
     pairs: dict[str, list[Group]] = defaultdict(list)  # department -> its datasets
@@ -784,10 +803,10 @@ def collect(con: duckdb.DuckDBPyConnection, settings: Settings, catalog: Catalog
             pairs[dept].append(group)
     batches, rejected, last = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE status = 'rejected'), "
-        "max((received_at AT TIME ZONE 'Asia/Shanghai')::DATE) FROM audit.batches "
+        "max((received_at AT TIME ZONE 'Asia/Shanghai')::DATE) FROM report_batches "
         "WHERE format IS DISTINCT FROM 'corrections'"
     ).fetchall()[0]
-    quarantined = con.execute("SELECT count(*) FROM quarantine.rows").fetchall()[0][0]
+    quarantined = con.execute("SELECT count(*) FROM report_quarantine").fetchall()[0][0]
     city = next(iter(by_level["city"]), Group("city", "全市"))
     targets = load_targets(settings.catalog_dir)
     delivered_as_of, delivery_counts, overdue = _deliveries(con, catalog, as_of)
