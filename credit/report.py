@@ -23,8 +23,9 @@ What a reviewer reads first (``collect`` -> ``ReportData``):
   over the months with data among the last ``WINDOW`` (3) months up to the latest month, and among
   the ``WINDOW`` months before them; the department's score per window is the mean over the rates
   of ``MOVER_METRICS`` (合规率, 完整率, 重错码率: what the files are worth; 及时率 swings with the
-  holidays, 纠正率 waits for the register) with data in both windows. The largest fall of the score is the most improved, the largest rise the
-  most deteriorated; equal changes go to the smaller department code.
+  holidays, 纠正率 waits for the register) with data in both windows. The largest fall of the score
+  is the most improved, the largest rise the most deteriorated; equal changes go to the smaller
+  department code.
 - 逾期与未报送 and 告警: missing and late deliveries newest first; findings errors first, then by
   department.
 - Trends (``ReportData.trends``): per department and per dataset, per rate, the monthly series
