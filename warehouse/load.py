@@ -178,7 +178,7 @@ def load_staged(
     publish(con, settings, m.batch_id)
     for old in superseded:
         publish(con, settings, old)
-    refresh_views(con, settings, dataset)
+    refresh_views(con, settings, dataset, when_needed=True)
     return _ledger_result(con, m.batch_id, "replaced" if exists else "loaded")
 
 

@@ -168,12 +168,25 @@ def _parquet_view(folder: Path, columns: list[tuple[str, str]], exprs: dict[str,
             "hive_types_autocast = false, union_by_name = true, file_row_number = true)")
 
 
-def refresh_views(con: duckdb.DuckDBPyConnection, settings: Settings, dataset: Dataset) -> None:
-    raw = raw_columns(dataset)
-    con.execute(f"CREATE OR REPLACE VIEW {table('raw', dataset.id)} AS "
-                + _parquet_view(settings.raw_root / dataset.id, raw, {"source_row": STAGED_ROW_NUMBER}))
-    con.execute(f"CREATE OR REPLACE VIEW {table('clean', dataset.id)} AS "
-                + _parquet_view(settings.parquet_root / dataset.id, clean_columns(dataset), {}))
+def refresh_views(con: duckdb.DuckDBPyConnection, settings: Settings, dataset: Dataset,
+                  when_needed: bool = False) -> None:
+    """(Re)create ``raw.<dataset>`` and ``clean.<dataset>``. A view over Parquet reads the partitions its
+    glob finds when queried, so after a load it needs recreating only when its layer went from no
+    partition to some, or back (``when_needed``): binding it reads every partition's footer, which grows
+    with the layer, so a catch-up run of hundreds of files would otherwise spend most of its time here."""
+    layers = [("raw", settings.raw_root / dataset.id, raw_columns(dataset), {"source_row": STAGED_ROW_NUMBER}),
+              ("clean", settings.parquet_root / dataset.id, clean_columns(dataset), {})]
+    for schema, folder, columns, exprs in layers:
+        if when_needed and _over_parquet(con, schema, dataset.id) == any(folder.glob("*/*/*.parquet")):
+            continue
+        con.execute(f"CREATE OR REPLACE VIEW {table(schema, dataset.id)} AS " + _parquet_view(folder, columns, exprs))
+
+
+def _over_parquet(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool | None:
+    """Whether the view reads Parquet partitions (False: the empty view; None: no such view)."""
+    found = con.execute("SELECT sql FROM duckdb_views() WHERE schema_name = ? AND view_name = ?",
+                        [schema, name]).fetchall()
+    return ("read_parquet" in found[0][0]) if found else None
 
 
 def _correction_view() -> str:
