@@ -128,3 +128,28 @@ def test_one_digest_per_department_per_close(two_years):
     messages = [message_from_bytes(p.read_bytes(), policy=policy.default)
                 for p in sorted((two_years / "mail").glob("*.eml"))]
     assert sorted(str(m["to"]) for m in messages) == expected
+
+
+def test_the_final_report_shows_two_years_of_monthly_points_with_gaps_where_nothing_came(two_years):
+    """The last close's report (as of 2026-12-31): every department's chart has a point for each month it
+    sent files (23 for most), and transport's missing 2025-07 and 2025-08 are gaps, not zeros."""
+    import html
+    import json
+    import re
+
+    page = (two_years / "reports" / "latest.html").read_text(encoding="utf-8")
+    charts = {m["key"]: json.loads(html.unescape(m["series"])) for m in re.finditer(
+        r'<svg[^>]*data-kind="department" data-key="(?P<key>[a-z_]+)"[^>]*data-series="(?P<series>[^"]*)"', page)}
+    con = _con(two_years)
+    months_with_files = dict(con.execute(
+        """SELECT department, count(DISTINCT month) FROM mart.scorecard
+           WHERE level = 'department_month' AND metric = 'compliance' GROUP BY department""").fetchall())
+    assert set(charts) == set(months_with_files)
+    for department, series in charts.items():
+        assert len(series["months"]) == 23
+        points = [v for v in series["compliance"] if v is not None]
+        assert len(points) == months_with_files[department] >= 12, department
+    transport = charts["transport"]
+    gaps = [m for m, v in zip(transport["months"], transport["compliance"], strict=True) if v is None]
+    assert gaps == ["2025-07", "2025-08"]
+    assert sum(n == 23 for n in months_with_files.values()) >= 12
