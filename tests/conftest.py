@@ -74,6 +74,16 @@ def history_city(tmp_path_factory) -> Path:
     return data_root
 
 
+@pytest.fixture(scope="session")
+def two_year_city(tmp_path_factory) -> Path:
+    """The demo's two-year city (3000 entities, 2025-01 .. 2026-11) as `make demo` runs it: every ingest DAG
+    once, then the 23 monthly closes; shared, treat as read-only."""
+    data_root = tmp_path_factory.mktemp("two-years") / "data"
+    credit_cli(["demo-data"], data_root)
+    credit_cli(["run-dags", "--from", "2025-01", "--to", "2026-11"], data_root, timeout=2400)
+    return data_root
+
+
 @pytest.fixture
 def demo_copy(demo_city, tmp_path) -> Path:
     """A private copy of the demo city's data root, for tests that change it."""

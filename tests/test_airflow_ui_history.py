@@ -1,9 +1,9 @@
 """The Airflow UI after months of operation: green where the data only warrants warnings, red exactly
 where a monthly close found errors, read through the REST API of a running API server.
 
-Takes a copy of the backfilled history city (conftest ``history_city``: monthly closes 2025-01 ..
-2025-03 through ``dag.test()`` against its SQLite metadata database) and starts `make airflow-ui` on
-it (no schedules run), then lists the runs of ``credit_period_close`` and of the ingest DAGs.
+Takes a copy of the two-year city as `make demo` leaves it (conftest ``two_year_city``: 23 monthly
+closes through ``dag.test()`` against its SQLite metadata database) and starts `make airflow-ui` on it
+(no schedules run), then lists the runs of ``credit_period_close`` and of the ingest DAGs.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from datetime import date
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import duckdb
 import httpx
@@ -24,13 +25,14 @@ from test_airflow_ui import HEALTH_TIMEOUT, Standalone, healthy
 from foundation.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture(scope="module")
-def standalone_history(history_city, tmp_path_factory) -> Iterator[Standalone]:
+def standalone_history(two_year_city, tmp_path_factory) -> Iterator[Standalone]:
     root = tmp_path_factory.mktemp("airflow-ui-history")
     data_root = root / "data"
-    shutil.copytree(history_city, data_root, symlinks=True)
+    shutil.copytree(two_year_city, data_root, symlinks=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CREDIT_AIRFLOW"))}
     env.update({
@@ -61,7 +63,7 @@ def _headers(s: Standalone) -> dict:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def test_closes_are_red_exactly_where_errors_and_green_where_only_warnings(standalone_history, history_city):
+def test_closes_are_red_exactly_where_errors_and_green_where_only_warnings(standalone_history, two_year_city):
     s = standalone_history
     s.wait("the API server's health endpoint", lambda: healthy(s), HEALTH_TIMEOUT)
     headers = _headers(s)
@@ -69,16 +71,17 @@ def test_closes_are_red_exactly_where_errors_and_green_where_only_warnings(stand
                   headers=headers, timeout=30)
     assert r.status_code == 200, (r.status_code, r.text)
     runs = r.json()["dag_runs"]
-    con = duckdb.connect(str(history_city / "warehouse.duckdb"), read_only=True)
+    con = duckdb.connect(str(two_year_city / "warehouse.duckdb"), read_only=True)
     severities = dict(con.execute(
         "SELECT as_of, list(DISTINCT severity ORDER BY severity) FROM audit.alerts GROUP BY as_of").fetchall())
     con.close()
-    assert len(runs) == 3
-    seen = {}
+    assert len(runs) == 23
+    seen: dict = {}
     for run in runs:
-        end = run["data_interval_end"][:10]  # the interval's end; the close is as of the day before
-        as_of = {"2025-03-01": "2025-02-28", "2025-04-01": "2025-03-31", "2025-05-01": "2025-04-30"}[end]
-        kinds = severities.get(date.fromisoformat(as_of), [])
+        # The interval's end (UTC in the API): the close is as of the day before, in Asia/Shanghai.
+        end = datetime.fromisoformat(run["data_interval_end"].replace("Z", "+00:00")).astimezone(SHANGHAI)
+        as_of = (end - timedelta(days=1)).date()
+        kinds = severities.get(as_of, [])
         seen[as_of] = (run["state"], kinds)
         assert run["state"] == ("failed" if "error" in kinds else "success"), seen
     assert any(state == "success" and "warning" in kinds for state, kinds in seen.values()), seen

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
-from conftest import credit_cli, truth_rows
+from conftest import truth_rows
 
 from foundation.catalog import get_catalog
 
@@ -27,12 +27,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 LAST_CLOSE = date(2026, 12, 31)  # the close of 2026-11
 
 
-@pytest.fixture(scope="module")
-def two_years(tmp_path_factory) -> Path:
-    data_root = tmp_path_factory.mktemp("two-years") / "data"
-    credit_cli(["demo-data"], data_root)  # the demo's city: 3000 entities
-    credit_cli(["run-dags", "--from", "2025-01", "--to", "2026-11"], data_root, timeout=2400)
-    return data_root
+@pytest.fixture
+def two_years(two_year_city) -> Path:
+    return two_year_city
 
 
 def _con(root: Path) -> duckdb.DuckDBPyConnection:
