@@ -163,13 +163,40 @@ def _key(row: dict) -> tuple:
 
 
 def test_every_numerator_and_denominator_equals_the_truth(demo_city, scorecard):
-    got = {_key(r): (r["numerator"], r["denominator"]) for r in scorecard}
+    """The batch and the all-time levels; the monthly levels add up to them (the next test)."""
+    got = {_key(r): (r["numerator"], r["denominator"]) for r in scorecard if not r["level"].endswith("_month")}
     expected = expected_scorecard(demo_city)
     assert {k for k in got if k not in expected} == set(), "in the scorecard, not in the truth"
     assert {k for k in expected if k not in got} == set(), "in the truth, not in the scorecard"
     assert {k: v for k, v in got.items() if expected[k] != v} == {}
     assert {r["level"] for r in scorecard} == set(LEVELS)
     assert {r["metric"] for r in scorecard} == set(METRICS)
+
+
+@pytest.mark.parametrize(("month_level", "level"), [("city_month", "city"), ("department_month", "department"),
+                                                    ("dataset_month", "dataset"),
+                                                    ("department_dataset_month", "department_dataset")])
+def test_the_monthly_levels_add_up_to_the_all_time_levels(scorecard, month_level, level):
+    """合规率, 完整率 and 及时率 count records and cells: a group's months sum to its all-time row; every batch
+    counts in the month of its period, and each month row is the sum of its batches."""
+    sums: dict[tuple, list[int]] = {}
+    for r in scorecard:
+        if r["level"] == month_level and r["metric"] in ("compliance", "completeness", "timeliness"):
+            total = sums.setdefault((r["department"], r["dataset_id"], r["metric"]), [0, 0])
+            total[0] += r["numerator"]
+            total[1] += r["denominator"]
+    whole = {(r["department"], r["dataset_id"], r["metric"]): [r["numerator"], r["denominator"]] for r in scorecard
+             if r["level"] == level and r["metric"] in ("compliance", "completeness", "timeliness")}
+    assert sums == whole and len(sums) > 0
+    batches: dict[tuple, list[int]] = {}
+    for r in scorecard:
+        if r["level"] == "batch" and r["metric"] == "compliance":
+            total = batches.setdefault((r["department"], r["month"]), [0, 0])
+            total[0] += r["numerator"]
+            total[1] += r["denominator"]
+    if month_level == "department_month":
+        assert {(r["department"], r["month"]): [r["numerator"], r["denominator"]] for r in scorecard
+                if r["level"] == month_level and r["metric"] == "compliance"} == batches
 
 
 def test_rates_targets_and_verdicts_follow_the_catalog(demo_city, scorecard):
