@@ -446,13 +446,16 @@ class Injector:
             rows.insert(self.rng.randint(src + 1, len(rows)), copy)
 
 
-QUARANTINE_KINDS = {
+# The code defects of a subject's USCC: what 重错码率 counts as 错码.
+CODE_KINDS = frozenset({
     "uscc_check_digit",
     "uscc_excel_damage",
     "uscc_excel_numeric",
     "wrong_kind_registration_number",
     "wrong_kind_org_code",
     "uscc_placeholder",
+})
+QUARANTINE_KINDS = CODE_KINDS | {
     "rid_check_digit",
     "required_missing",
     "invalid_date",

@@ -26,7 +26,7 @@ import random
 from collections import Counter
 from typing import NamedTuple
 
-from sample_city.defects import QUARANTINE_KINDS
+from sample_city.defects import CODE_KINDS, QUARANTINE_KINDS
 from transforms.periods import Period, parse_label
 
 CODE_RATE = 0.003  # code defects per distinct subject code of a steady file
@@ -36,16 +36,6 @@ STEADY_CODE_SHARE = 0.01  # steady: at most 1 bad code per 100 codes (below the 
 STEADY_QUARANTINE_SHARE = 0.04  # steady: at most 4% rows quarantined (合规率 not 5 points short)
 MAX_SHARE = 0.4  # never more than 40% of a file's rows defective
 STAR_SHARE = 0.1  # the `*` kinds at 1x: 1 row in 10 of the share a template puts there
-CODE_KINDS = frozenset(
-    {
-        "uscc_check_digit",
-        "uscc_excel_damage",
-        "uscc_excel_numeric",
-        "wrong_kind_registration_number",
-        "wrong_kind_org_code",
-        "uscc_placeholder",
-    }
-)
 RESENT_FIRST_MULTIPLIER = 15.0  # housing_fund's first 2025-05 file, before the corrected re-send
 
 

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,18 +59,17 @@ class Standalone:
 
 
 
-@pytest.fixture(scope="module")
-def standalone(tmp_path_factory) -> Iterator[Standalone]:
+@contextmanager
+def run_standalone(data_root: Path, root: Path) -> Iterator[Standalone]:
+    """`make airflow-ui` for ``data_root`` on a free port, its output in ``root``; stopped as a group."""
     make = shutil.which("make")
     if make is None:
         pytest.fail("`make` is not installed (.ci/run installs it)", pytrace=False)
-    root = tmp_path_factory.mktemp("airflow-ui")
-    data_root = root / "data"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CREDIT_AIRFLOW"))}
     env.update({
         "CREDIT_DATA_DIR": str(data_root),
-        # Only the UI: no schedules, no asset-triggered runs on the empty data root.
+        # Only the UI: no schedules, no asset-triggered runs on the data root.
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         # The scheduler's and triggerer's log servers listen on 8793 and 8794 by default: a developer's
         # Airflow may have them.
@@ -87,6 +87,13 @@ def standalone(tmp_path_factory) -> Iterator[Standalone]:
         yield s
     finally:
         stop_process_group(proc, grace=30)
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory) -> Iterator[Standalone]:
+    root = tmp_path_factory.mktemp("airflow-ui")
+    with run_standalone(root / "data", root) as s:
+        yield s
 
 
 def healthy(s: Standalone) -> dict | None:

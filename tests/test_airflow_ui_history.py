@@ -9,9 +9,7 @@ closes through ``dag.test()`` against its SQLite metadata database) and starts `
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,10 +17,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import httpx
 import pytest
-from processes import free_port, stop_process_group
-from test_airflow_ui import HEALTH_TIMEOUT, Standalone, healthy
-
-from foundation.settings import PROJECT_ROOT
+from test_airflow_ui import HEALTH_TIMEOUT, Standalone, healthy, run_standalone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -31,27 +26,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 @pytest.fixture(scope="module")
 def standalone_history(two_year_city, tmp_path_factory) -> Iterator[Standalone]:
     root = tmp_path_factory.mktemp("airflow-ui-history")
-    data_root = root / "data"
-    shutil.copytree(two_year_city, data_root, symlinks=True)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CREDIT_AIRFLOW"))}
-    env.update({
-        "CREDIT_DATA_DIR": str(data_root),
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-        "NO_COLOR": "1",
-    })
-    log = root / "make-airflow-ui.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(["make", "--no-print-directory", "airflow-ui", f"AIRFLOW_PORT={port}"],
-                                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    s = Standalone(f"http://127.0.0.1:{port}", data_root / "airflow", log, proc)
-    try:
+    shutil.copytree(two_year_city, root / "data", symlinks=True)
+    with run_standalone(root / "data", root) as s:
         yield s
-    finally:
-        stop_process_group(proc, grace=30)
 
 
 def _headers(s: Standalone) -> dict:
