@@ -303,6 +303,8 @@ def report(
     if outside:
         console.print(f"[yellow]Warning: {outside} record(s) dated outside the holiday calendar's "
                       "years: left out of 及时率 (shown in the report).[/yellow]")
+    if state.calendar_warning:
+        console.print(f"[yellow]Deliveries not checked: {_esc(state.calendar_warning)}[/yellow]")
     errors = len(state.errors)
     console.print(f"Findings as of {as_of}: {len(state.alerts) - errors} warning(s), {errors} error(s); "
                   f"{state.deliveries} deliveries due (audit.alerts, audit.deliveries)")

@@ -19,7 +19,7 @@ import duckdb
 from foundation.catalog import Catalog
 from foundation.settings import Settings
 from warehouse.alerts import Alert, write_alerts
-from warehouse.deliveries import interval_as_of, write_deliveries
+from warehouse.deliveries import CalendarYearError, interval_as_of, write_deliveries
 from warehouse.scorecard import ScorecardResult, write_scorecard
 
 
@@ -30,6 +30,7 @@ class CloseResult:
     deliveries: int
     alerts: list[Alert]
     scorecard: ScorecardResult
+    calendar_warning: str | None = None  # deliveries not checked: the as-of year is outside the calendar
 
     @property
     def errors(self) -> list[Alert]:
@@ -52,9 +53,13 @@ def state_as_of(con: duckdb.DuckDBPyConnection, settings: Settings, catalog: Cat
     ``since`` (default: the first of ``as_of``'s month)."""
     month = reported_month(as_of)
     scorecard = write_scorecard(con, settings, catalog, as_of=as_of)
-    deliveries = write_deliveries(con, catalog, as_of)
+    warning = None
+    try:
+        deliveries = write_deliveries(con, catalog, as_of)
+    except CalendarYearError as exc:  # the rates are still computed; deadlines cannot be
+        deliveries, warning = 0, str(exc)
     alerts = write_alerts(con, catalog, settings.catalog_dir, as_of, month, since or as_of.replace(day=1))
-    return CloseResult(as_of, month, deliveries, alerts, scorecard)
+    return CloseResult(as_of, month, deliveries, alerts, scorecard, warning)
 
 
 def close_interval(con: duckdb.DuckDBPyConnection, settings: Settings, catalog: Catalog, start: datetime,

@@ -283,13 +283,14 @@ def test_a_batch_received_after_the_calendar_keeps_its_warning(demo_copy):
     con.execute("UPDATE audit.batches SET received_at = make_timestamptz(?, 3, 2, 10, 0, 0) WHERE batch_id = ?",
                 [later, batch])
     con.close()
-    credit_cli(["report", "--date", "2026-03-02"], demo_copy)
+    done = credit_cli(["report", "--as-of", f"{later}-03-03"], demo_copy)  # as of a day after its receipt
+    assert "Deliveries not checked" in done.stdout  # no deadline can be counted in that year either
     con = _warehouse(demo_copy)
     row = con.execute("SELECT numerator, denominator, rate, meets_target, outside_calendar FROM mart.scorecard "
                       "WHERE batch_id = ? AND metric = 'timeliness'", [batch]).fetchall()
     con.close()
     assert row == [(0, 0, None, None, records)]
-    html = (demo_copy / "reports" / "quality-report-2026-03-02.html").read_text(encoding="utf-8")
+    html = (demo_copy / "reports" / f"quality-report-{later}-03-03.html").read_text(encoding="utf-8")
     assert "超出节假日日历" in html
 
 
