@@ -5,6 +5,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import defaultdict
+from datetime import date, datetime
 from pathlib import Path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -47,6 +49,28 @@ def truth_rows(data_root: Path, name: str) -> list[dict]:
     """A ground-truth file the demo generator wrote under <data root>/truth/."""
     with (data_root / "truth" / name).open(encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
+
+
+def truth_monthly_rates(data_root: Path, received_by: date | None = None) -> dict[tuple, list[int]]:
+    """(department, month, metric) -> [numerator, denominator] of 合规率 and 及时率, from the generator's truth:
+    the files received by ``received_by`` (all without it), less the first file of a period re-sent corrected."""
+    timely = {r["file"]: r for r in truth_rows(data_root, "timeliness.csv")}
+    deliveries = truth_rows(data_root, "deliveries.csv")
+    resent = {(d["department"], d["dataset_id"], d["period"]) for d in deliveries if d["resent"] == "true"}
+    replaced = {d["file"] for d in deliveries
+                if (d["department"], d["dataset_id"], d["period"]) in resent and d["resent"] != "true"}
+    sums: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for f in truth_rows(data_root, "files.csv"):
+        t = timely[f["file"]]
+        if f["file"] in replaced or (received_by and datetime.fromisoformat(t["submitted_at"]).date() > received_by):
+            continue
+        key = (f["department"], f["month"])
+        sums[key + ("compliance",)][0] += int(f["rows_loaded"])
+        sums[key + ("compliance",)][1] += int(f["rows_in"])
+        if t.get("denominator"):
+            sums[key + ("timeliness",)][0] += int(t["numerator"])
+            sums[key + ("timeliness",)][1] += int(t["denominator"])
+    return {k: v for k, v in sums.items() if v[1] > 0}
 
 
 @pytest.fixture(scope="session")

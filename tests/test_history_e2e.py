@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 from conftest import HISTORY_BACKFILL as BACKFILL
-from conftest import credit_cli, truth_rows
+from conftest import credit_cli, truth_monthly_rates, truth_rows
 
 from foundation.catalog import get_catalog
 from foundation.settings import PROJECT_ROOT
@@ -67,25 +67,13 @@ def test_the_overdue_list_of_every_close_equals_the_truth(history):
 
 def test_monthly_compliance_and_timeliness_per_department_equal_the_truth(history):
     """The last close (as of 2025-04-30) left mart.scorecard as of then: every file of months 1-3 is in."""
-    files = [f for f in truth_rows(history, "files.csv") if f["month"] <= "2025-03"]
-    timely = {r["file"]: r for r in truth_rows(history, "timeliness.csv")}
-    expected: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for f in files:
-        if _submitted(timely[f["file"]]) > date(2025, 4, 30):
-            continue
-        key = (f["department"], f["month"])
-        expected[key + ("compliance",)][0] += int(f["rows_loaded"])
-        expected[key + ("compliance",)][1] += int(f["rows_in"])
-        t = timely[f["file"]]
-        if t.get("denominator"):
-            expected[key + ("timeliness",)][0] += int(t["numerator"])
-            expected[key + ("timeliness",)][1] += int(t["denominator"])
+    expected = {k: v for k, v in truth_monthly_rates(history, received_by=date(2025, 4, 30)).items()
+                if k[1] <= "2025-03"}
     con = _con(history)
     got = {(d, f"{m:%Y-%m}", metric): [n, den] for d, m, metric, n, den in con.execute(
         """SELECT department, month, metric, numerator, denominator FROM mart.scorecard
            WHERE level = 'department_month' AND metric IN ('compliance', 'timeliness') AND month <= '2025-03-01'"""
     ).fetchall()}
-    expected = {k: v for k, v in expected.items() if v[1] > 0}
     assert got == expected
     assert len({k[0] for k in got}) >= 12  # every department that delivers
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -17,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
-from conftest import truth_rows
+from conftest import truth_monthly_rates, truth_rows
 
 from foundation.catalog import get_catalog
 
@@ -38,27 +37,11 @@ def _con(root: Path) -> duckdb.DuckDBPyConnection:
 
 def test_monthly_rates_per_department_equal_the_truth_for_every_month(two_years):
     """合规率 and 及时率 per department and month (the last close left mart.scorecard as of 2026-12-31)."""
-    timely = {r["file"]: r for r in truth_rows(two_years, "timeliness.csv")}
-    deliveries = truth_rows(two_years, "deliveries.csv")
-    resent = {(d["department"], d["dataset_id"], d["period"]) for d in deliveries if d["resent"] == "true"}
-    replaced = {d["file"] for d in deliveries  # the first file of a period re-sent corrected
-                if (d["department"], d["dataset_id"], d["period"]) in resent and d["resent"] != "true"}
-    expected: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for f in truth_rows(two_years, "files.csv"):
-        if f["file"] in replaced:
-            continue
-        key = (f["department"], f["month"])
-        expected[key + ("compliance",)][0] += int(f["rows_loaded"])
-        expected[key + ("compliance",)][1] += int(f["rows_in"])
-        t = timely[f["file"]]
-        if t.get("denominator"):
-            expected[key + ("timeliness",)][0] += int(t["numerator"])
-            expected[key + ("timeliness",)][1] += int(t["denominator"])
     con = _con(two_years)
     got = {(d, f"{m:%Y-%m}", metric): [n, den] for d, m, metric, n, den in con.execute(
         """SELECT department, month, metric, numerator, denominator FROM mart.scorecard
            WHERE level = 'department_month' AND metric IN ('compliance', 'timeliness')""").fetchall()}
-    assert got == {k: v for k, v in expected.items() if v[1] > 0}
+    assert got == truth_monthly_rates(two_years)
     months = {k[1] for k in got}
     assert len(months) == 23  # 2025-01 .. 2026-11
 
