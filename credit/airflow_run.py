@@ -22,6 +22,8 @@ from foundation.settings import PROJECT_ROOT, Settings
 REGISTER_FIRST = "credit_ingest_legal_entity"
 CLOSE_DAG = "credit_period_close"
 DAILY_REPORT = "credit_quality_report"
+# Waits for a reviewer (human-in-the-loop): dag.test() would wait with it. Run only when named (--dag).
+PUBLICATION_DAG = "credit_publication"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -88,14 +90,19 @@ def migrate_metadata_db(settings: Settings) -> None:
 
 
 def dag_order(dag_ids: list[str]) -> list[str]:
-    def rank(dag_id: str) -> tuple[int, str]:
+    from foundation.catalog import get_catalog
+
+    catalog = get_catalog()
+
+    def rank(dag_id: str) -> tuple[int, int, str]:
         if dag_id == "credit_inbox_triage":
-            return (0, dag_id)
+            return (0, 0, dag_id)
         if dag_id == REGISTER_FIRST:
-            return (1, dag_id)
+            return (1, 0, dag_id)
         if dag_id == CLOSE_DAG:  # after the ingest DAGs: it checks what they loaded
-            return (3, dag_id)
-        return (2, dag_id)
+            return (3, 0, dag_id)
+        # Repairs after the datasets whose records they name.
+        return (2, catalog.load_rank(dag_id.removeprefix("credit_ingest_")), dag_id)
 
     return sorted(dag_ids, key=rank)
 
@@ -117,7 +124,8 @@ def run_all(settings: Settings, only: list[str] | None = None, on_start=None,
     ``task_log_path``, appended, so the caller's terminal shows outcomes, not Airflow's internals.
 
     ``months`` (first, last reporting month): a backfill that closes those months (``backfill_plan``);
-    without it, every DAG runs once for the current time."""
+    without it, every DAG runs once for the current time. The publication DAG runs only when ``only``
+    names it: its review waits for a reviewer's answer (Airflow UI or REST API)."""
     apply_airflow_environ(settings)
     migrate_metadata_db(settings)
     log_path = task_log_path(settings)
@@ -127,7 +135,7 @@ def run_all(settings: Settings, only: list[str] | None = None, on_start=None,
         dagbag = load_dagbag()
         if dagbag.import_errors:
             raise RuntimeError(f"DAG import errors: {dagbag.import_errors}")
-        dag_ids = only or list(dagbag.dag_ids)
+        dag_ids = only or [d for d in dagbag.dag_ids if d != PUBLICATION_DAG]
         if months is None:
             plan = [DagRunPlan(d) for d in dag_order(dag_ids)]
         else:

@@ -44,6 +44,9 @@ corrections_app = typer.Typer(no_args_is_help=True, help="Corrections of quarant
 app.add_typer(corrections_app, name="corrections")
 expectations_app = typer.Typer(no_args_is_help=True, help="Great Expectations suites from the catalog, run in DuckDB.")
 app.add_typer(expectations_app, name="expectations")
+publish_app = typer.Typer(no_args_is_help=True, help="Releases to the credit website (信用网站): prepare, review, "
+                                                      "approve or reject.")
+app.add_typer(publish_app, name="publish")
 
 
 class _Console:
@@ -613,3 +616,123 @@ def demo(
 
 if __name__ == "__main__":
     app()
+
+
+def _print_release(release) -> None:
+    changes = release.changes
+    console.print(
+        f"Release [bold]{release.release_id}[/bold] as of {release.as_of}: [bold]{release.status}[/bold]\n"
+        f"  {release.records} public records; against {release.previous_release or 'no earlier release'}: "
+        f"{changes['added']} added, {changes['changed']} changed, {changes['expired']} expired, "
+        f"{changes['withdrawn']} withdrawn; {release.findings} finding(s) for the reviewer\n"
+        f"  prepared by {_esc(release.prepared_by)} at {release.prepared_at:%Y-%m-%d %H:%M} UTC; "
+        f"content sha256 {release.content_hash}")
+    if release.decided_by:
+        console.print(f"  {'approved' if release.status == 'published' else 'rejected'} by {_esc(release.decided_by)} "
+                      f"at {release.decided_at:%Y-%m-%d %H:%M} UTC" + (f": {_esc(release.decision_note)}"
+                                                                          if release.decision_note else ""))
+    console.print(f"  review page: {release.review_page}")
+    if release.status == "published":
+        console.print(f"  published snapshot: {release.folder}")
+
+
+def _release_call(function, *args, **kwargs):
+    from credit.publication import ReleaseError
+
+    try:
+        return function(*args, **kwargs)
+    except ReleaseError as exc:
+        console.print(f"[red]{_esc(exc)}[/red]")
+        raise typer.Exit(1) from None
+
+
+@publish_app.command("prepare")
+def publish_prepare(
+    day: Annotated[str | None, typer.Option(
+        "--as-of", help="Publish as of this day, YYYY-MM-DD (default: today, Asia/Shanghai): only files received "
+                        "by then; periods, repairs and list exits counted to that day.")] = None,
+    by: Annotated[str | None, typer.Option(help="Who prepares it (default: the login name).")] = None,
+) -> None:
+    """Compute the public records and write a candidate release with its Chinese review page; publishes nothing."""
+    import getpass
+
+    from credit.publication import prepare_release
+    from credit.report import today
+
+    settings, cat = _context()
+    if not settings.warehouse_path.exists():
+        console.print(f"[yellow]no warehouse yet at {settings.warehouse_path}: run an ingest first[/yellow]")
+        raise typer.Exit(1)
+    try:
+        as_of = date.fromisoformat(day) if day else today()
+    except ValueError:
+        console.print(f"[red]--as-of must be YYYY-MM-DD, not {_esc(day)!r}[/red]")
+        raise typer.Exit(2) from None
+    with console.status(f"Preparing the release as of {as_of}"):
+        release = _release_call(prepare_release, settings, cat, as_of, prepared_by=by or getpass.getuser())
+    _print_release(release)
+    console.print(f"Review it, then: credit publish approve {release.release_id} --by <name>  "
+                  f"(or reject {release.release_id} --by <name> --reason <text>)")
+
+
+@publish_app.command("show")
+def publish_show(release_id: Annotated[str, typer.Argument(help="Release id, e.g. 20261130-01.")]) -> None:
+    """One release: its status, counts, decision and where its files are."""
+    from credit.publication import show_release
+
+    settings, cat = _context()
+    release = _release_call(show_release, settings, release_id)
+    _print_release(release)
+    table = Table("dataset", "department", "severity", "records", title="Public records (公示记录)")
+    for dataset_id, departments in release.counts.items():
+        for dept, by_class in departments.items():
+            for severity, n in by_class.items():
+                table.add_row(dataset_id, dept, severity, str(n))
+    console.print(table)
+
+
+@publish_app.command("approve")
+def publish_approve(
+    release_id: Annotated[str, typer.Argument(help="Release id, e.g. 20261130-01.")],
+    by: Annotated[str, typer.Option(help="The approving reviewer's name (recorded with the release).")],
+    note: Annotated[str | None, typer.Option(help="A note recorded with the approval.")] = None,
+) -> None:
+    """Publish a reviewed candidate as the snapshot the website reads. Approving twice publishes once."""
+    from credit.publication import approve_release
+
+    settings, cat = _context()
+    release = _release_call(approve_release, settings, cat, release_id, approver=by, note=note)
+    _print_release(release)
+
+
+@publish_app.command("reject")
+def publish_reject(
+    release_id: Annotated[str, typer.Argument(help="Release id, e.g. 20261130-01.")],
+    by: Annotated[str, typer.Option(help="The reviewer's name.")],
+    reason: Annotated[str, typer.Option(help="Why it is rejected (recorded with the release).")],
+) -> None:
+    """Reject a candidate: nothing is published."""
+    from credit.publication import reject_release
+
+    settings, _ = _context()
+    release = _release_call(reject_release, settings, release_id, reviewer=by, reason=reason)
+    _print_release(release)
+
+
+@publish_app.command("status")
+def publish_status() -> None:
+    """Every release, newest first, and the one the website reads."""
+    from credit.publication import current_release, release_status
+
+    settings, _ = _context()
+    releases = release_status(settings)
+    current = current_release(settings)
+    table = Table("release", "as of", "status", "records", "added", "changed", "expired", "withdrawn", "decided by",
+                  title="Releases (信用网站发布)")
+    for r in releases:
+        mark = " ← website" if r.release_id == current else ""
+        table.add_row(r.release_id + mark, str(r.as_of), r.status, str(r.records), *(str(r.changes[k]) for k in
+                      ("added", "changed", "expired", "withdrawn")), _esc(r.decided_by or ""))
+    console.print(table)
+    if not releases:
+        console.print("No release yet: credit publish prepare --as-of YYYY-MM-DD")

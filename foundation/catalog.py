@@ -1,6 +1,6 @@
 """The collection catalog (信用数据归集清单): datasets, their fields and rules, as data.
 
-Reads ``catalogs/departments.yaml``, ``catalogs/publication_periods.yaml`` and
+Reads ``catalogs/departments.yaml``, ``catalogs/publication.yaml`` and
 every ``catalogs/datasets/*.yaml``; validates them against the models below and
 cross-references them. A broken catalog raises :class:`CatalogError` naming the
 file, the dataset and the field. Adding a dataset needs a YAML file only.
@@ -17,6 +17,8 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from foundation.publication_rules import PublicationRules
 
 CODE_PATTERN = r"^[A-Z][A-Z0-9_]{0,62}$"  # field codes become SQL column names
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"  # dataset / department ids become table and folder names
@@ -116,6 +118,58 @@ class DateOrder(_Model):
     end: str
 
 
+class Publication(_Model):
+    """How a dataset's records are published on the credit website (公示), by ``basis``:
+
+    - ``severity``: the record's class (``severity_rules`` in publication.yaml) and the rule version
+      governing it give the period from ``date_field``; ``end_field`` is the feed's own 公示截止期:
+      the earlier end wins and a disagreement beyond the rules is reported;
+    - ``validity``: published while valid, until ``end_field`` (e.g. 有效期至; empty: open-ended);
+    - ``fixed``: published for ``max_months`` from ``date_field``;
+    - ``list``: list events (``event_field`` value -> entry / exit / repair); an entry is published
+      until its exit or repair, ``end_field``, or the maximum of ``list_severity`` under the rules.
+    ``document_field`` (决定书文号) is how a repair or a list event names the record.
+    """
+
+    basis: Literal["severity", "validity", "fixed", "list"]
+    date_field: str
+    document_field: str
+    end_field: str | None = None
+    severity_rules: str | None = None
+    max_months: Annotated[int, Field(gt=0, le=120)] | None = None
+    list_severity: str | None = None
+    event_field: str | None = None
+    events: dict[str, Literal["entry", "exit", "repair"]] = {}
+
+    @model_validator(mode="after")
+    def _complete(self) -> Publication:
+        needs = {"severity": ["severity_rules"], "validity": ["end_field"], "fixed": ["max_months"],
+                 "list": ["list_severity", "event_field", "events"]}[self.basis]
+        for name in needs:
+            if not getattr(self, name):
+                raise ValueError(f"basis '{self.basis}' needs '{name}'")
+        return self
+
+    def fields(self) -> list[str]:
+        return [c for c in (self.date_field, self.document_field, self.end_field, self.event_field) if c]
+
+
+class Repairs(_Model):
+    """A repair dataset (信用修复 / 异议 / 撤销): each row names a published record by dataset (its
+    ``name_zh`` in ``dataset_field``), 决定书文号 and subject, and withdraws it from ``date_field`` on.
+    A repair before the record's minimum period, of a record that cannot be repaired early, or of
+    a record the warehouse does not hold, is quarantined with its reason."""
+
+    dataset_field: str
+    document_field: str
+    kind_field: str
+    date_field: str
+    kinds: dict[str, Literal["repair", "objection", "revoked"]]
+
+    def fields(self) -> list[str]:
+        return [self.dataset_field, self.document_field, self.kind_field, self.date_field]
+
+
 class Dataset(_Model):
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     name_zh: str
@@ -125,7 +179,8 @@ class Dataset(_Model):
     subject_types: list[Literal["legal_entity", "natural_person", "individual_business"]]
     timeliness: Timeliness | None = None
     delivery: Delivery | None = None  # periodic feeds: cadence, deadline, first period (missing-feed detection)
-    publication_period: str | None = None
+    publication: Publication | None = None  # published on the credit website, and how (公示)
+    repairs: Repairs | None = None  # this dataset withdraws records of others (信用修复)
     code_error_threshold: Annotated[float, Field(ge=0, le=1)] = 0.0001
     inbox_patterns: Annotated[list[str], Field(min_length=1)]
     key_fields: Annotated[list[str], Field(min_length=1)]
@@ -165,14 +220,6 @@ class Department(_Model):
     email: str | None = None  # where the department's quality digest goes (数据质量通报)
 
 
-class PublicationPeriod(_Model):
-    name_zh: str
-    min_months: int
-    max_months: int
-    repairable: bool = True
-    source: str
-
-
 def header_key(text: str) -> str:
     """How a header is compared with catalog codes and aliases: NFKC, no spaces, casefolded, and
     no invisible characters (zero-width space / non-joiner / joiner, word joiner, BOM, soft hyphen)."""
@@ -187,11 +234,23 @@ class Catalog:
         self,
         datasets: dict[str, Dataset],
         departments: dict[str, Department],
-        periods: dict[str, PublicationPeriod],
+        publication: PublicationRules,
     ) -> None:
         self.datasets = datasets
         self.departments = departments
-        self.periods = periods
+        self.publication = publication
+
+    def published(self) -> list[Dataset]:
+        """Datasets the credit website shows: public, with publication rules."""
+        return [d for d in self.datasets.values() if d.publication and d.disclosure is Disclosure.PUBLIC]
+
+    def load_rank(self, dataset_id: str | None) -> int:
+        """1 for a repair dataset, which names records of others and so loads after them; else 0."""
+        ds = self.datasets.get(dataset_id) if dataset_id else None
+        return 1 if ds is not None and ds.repairs is not None else 0
+
+    def by_name(self, name_zh: str) -> Dataset | None:
+        return next((d for d in self.datasets.values() if d.name_zh == name_zh), None)
 
     def dataset(self, dataset_id: str) -> Dataset:
         try:
@@ -254,7 +313,7 @@ def _explain(path: Path, owner: str, exc: ValidationError, raw: object) -> Catal
     return CatalogError("\n".join(lines))
 
 
-def _check_dataset(path: Path, ds: Dataset, departments: dict, periods: dict) -> None:
+def _check_dataset(path: Path, ds: Dataset, departments: dict, rules: PublicationRules) -> None:
     def fail(what: str) -> None:
         raise CatalogError(f"{path}: dataset '{ds.id}', {what}")
 
@@ -278,6 +337,17 @@ def _check_dataset(path: Path, ds: Dataset, departments: dict, periods: dict) ->
     refs["date_order"] = [c for rule in ds.date_order for c in (rule.start, rule.end)]
     if ds.timeliness:
         refs["timeliness.date_field"] = [ds.timeliness.date_field]
+    if ds.publication:
+        refs["publication"] = ds.publication.fields()
+        if ds.publication.severity_rules:
+            rule_set = rules.severity_rules.get(ds.publication.severity_rules)
+            if rule_set is None:
+                fail(f"publication.severity_rules: '{ds.publication.severity_rules}' is not in publication.yaml")
+            refs["publication.severity_rules"] = rule_set.fields()
+        if ds.publication.list_severity and ds.publication.list_severity not in rules.severities:
+            fail(f"publication.list_severity: '{ds.publication.list_severity}' is not a class of publication.yaml")
+    if ds.repairs:
+        refs["repairs"] = ds.repairs.fields()
     for where, fields in refs.items():
         for code in fields:
             if code not in seen:
@@ -289,8 +359,10 @@ def _check_dataset(path: Path, ds: Dataset, departments: dict, periods: dict) ->
         for dept in [*(ds.delivery.expected_from or []), *ds.delivery.overrides]:
             if dept not in ds.departments:
                 fail(f"delivery: '{dept}' is not one of the dataset's departments")
-    if ds.publication_period and ds.publication_period not in periods:
-        fail(f"publication_period: '{ds.publication_period}' is not in publication_periods.yaml")
+    for field_code in (ds.publication.fields() if ds.publication else []):
+        if field_code in (ds.publication.date_field, ds.publication.end_field) and \
+                ds.field(field_code).type is not FieldType.DATE:
+            fail(f"publication: '{field_code}' must be a date field")
 
 
 def load_catalog(catalog_dir: Path) -> Catalog:
@@ -307,16 +379,11 @@ def load_catalog(catalog_dir: Path) -> Catalog:
             raise _explain(dept_path, f"department #{i + 1}", exc, item) from None
         departments[dept.code] = dept
 
-    periods: dict[str, PublicationPeriod] = {}
-    period_path = catalog_dir / "publication_periods.yaml"
-    raw_periods = read_catalog_file("publication_periods.yaml", catalog_dir) or {}
-    if not isinstance(raw_periods, dict):
-        raise CatalogError(f"{period_path}: expected a mapping of period id to rule")
-    for key, item in raw_periods.items():
-        try:
-            periods[key] = PublicationPeriod.model_validate(item)
-        except ValidationError as exc:
-            raise _explain(period_path, f"period '{key}'", exc, item) from None
+    rules_path = catalog_dir / "publication.yaml"
+    try:
+        rules = PublicationRules.model_validate(read_catalog_file("publication.yaml", catalog_dir) or {})
+    except ValidationError as exc:
+        raise _explain(rules_path, "publication rules", exc, None) from None
 
     datasets: dict[str, Dataset] = {}
     for path in sorted((catalog_dir / "datasets").glob("*.yaml")):
@@ -326,11 +393,31 @@ def load_catalog(catalog_dir: Path) -> Catalog:
             ds = Dataset.model_validate(raw)
         except ValidationError as exc:
             raise _explain(path, owner, exc, raw) from None
-        _check_dataset(path, ds, departments, periods)
+        _check_dataset(path, ds, departments, rules)
         datasets[ds.id] = ds
     if not datasets:
         raise CatalogError(f"{catalog_dir / 'datasets'}: no dataset files found")
-    return Catalog(datasets, departments, periods)
+    catalog = Catalog(datasets, departments, rules)
+    for ds in datasets.values():
+        if ds.repairs:
+            _check_repairs(catalog_dir / "datasets" / f"{ds.id}.yaml", ds, catalog)
+    return catalog
+
+
+def _check_repairs(path: Path, ds: Dataset, catalog: Catalog) -> None:
+    """A repair dataset's ``dataset_field`` lists the names of published datasets, its kinds field
+    the kinds it maps."""
+    assert ds.repairs is not None
+    named = ds.field(ds.repairs.dataset_field).allowed_values or []
+    for name in named:
+        target = catalog.by_name(name)
+        if target is None or target.publication is None:
+            raise CatalogError(f"{path}: dataset '{ds.id}', repairs.dataset_field: '{name}' is not the name_zh "
+                               "of a dataset with publication rules")
+    kinds = set(ds.field(ds.repairs.kind_field).allowed_values or [])
+    if kinds != set(ds.repairs.kinds):
+        raise CatalogError(f"{path}: dataset '{ds.id}', repairs.kinds must map exactly the allowed values of "
+                           f"'{ds.repairs.kind_field}': {sorted(kinds)}")
 
 
 @lru_cache(maxsize=4)

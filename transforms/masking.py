@@ -103,3 +103,35 @@ def scrub_texts(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     positions = pc.indices_nonzero(suspect)
     fixed = pa.array([scrub_text(v) for v in pc.take(values, positions).to_pylist()], values.type)
     return pc.replace_with_mask(values, suspect, fixed)
+
+
+# Phone numbers in public text: mainland mobile numbers (11 digits from 13-19) and landlines with
+# an area code, typed with spaces, hyphens or full-width digits. The middle digits are starred.
+_D = f"[{_DIGIT}]"
+_S = f"[{_SEP}]{{0,2}}"
+_PHONE = re.compile(
+    f"(?<![{_DIGIT}])(?:[1１]{_S}[3-9３-９](?:{_S}{_D}){{9}}|[0０]{_D}{{2,3}}{_S}{_D}(?:{_S}{_D}){{6,7}})(?![{_DIGIT}])"
+)
+_PHONE_SUSPECT = f"[1１0０](?:[{_SEP}]{{0,2}}[{_DIGIT}]){{9}}"
+
+
+def _mask_phone(match: re.Match[str]) -> str:
+    digits = _SEP_RE.sub("", unicodedata.normalize("NFKC", match.group()))
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def scrub_public_text(text: str) -> str:
+    """Free text fit for the credit website: ``scrub_text`` and phone numbers masked (139****5678)."""
+    return _PHONE.sub(_mask_phone, scrub_text(text))
+
+
+def scrub_public_texts(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``scrub_public_text`` over an Arrow string array; only suspect texts reach Python."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    suspect = pc.fill_null(pc.match_substring_regex(values, f"{_SUSPECT}|{_PHONE_SUSPECT}"), False)
+    if not pc.any(suspect).as_py():
+        return values
+    positions = pc.indices_nonzero(suspect)
+    fixed = pa.array([scrub_public_text(v) for v in pc.take(values, positions).to_pylist()], values.type)
+    return pc.replace_with_mask(values, suspect, fixed)

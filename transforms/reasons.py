@@ -52,6 +52,13 @@ REGISTER_REASONS = {
     "name_mismatch": "名称与法人基础信息库登记名称不一致",
 }
 
+# Credit repair (信用修复) naming a published record: see warehouse/public_records.py.
+REPAIR_REASONS = {
+    "repair_unknown_record": "所修复的信息在库中不存在（原决定书文号、信息类别或主体不符）",
+    "repair_before_minimum": "修复决定早于该信息最短公示期届满之日",
+    "repair_not_repairable": "该信息按规定不可提前修复（须公示期满）",
+}
+
 # Identifier checks (GB 32100-2015, GB 11714, GB 11643); see transforms/identifiers.py.
 CODE_REASONS = {
     "uscc_length": "统一社会信用代码长度不是18位",
@@ -75,7 +82,8 @@ CODE_REASONS = {
     "rid_check_digit": "公民身份号码校验位错误",
 }
 
-ALL_REASONS: dict[str, str] = {**READ_REASONS, **FILE_REASONS, **VALUE_REASONS, **REGISTER_REASONS, **CODE_REASONS}
+ALL_REASONS: dict[str, str] = {**READ_REASONS, **FILE_REASONS, **VALUE_REASONS, **REGISTER_REASONS,
+                               **REPAIR_REASONS, **CODE_REASONS}
 
 
 def reason_code(reason: str) -> str:

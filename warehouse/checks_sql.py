@@ -201,6 +201,10 @@ def build_problem_sql(dataset: Dataset) -> tuple[str, dict]:
         register_join = (f"\n    LEFT JOIN (SELECT subject_key, name FROM clean.subjects WHERE in_register) reg "
                          f"ON reg.subject_key = typed.{code}")
         params["register_ready"] = False  # the caller sets it
+    repair_join = ""
+    if dataset.repairs:  # the record a repair names must exist and be repairable by then (temp table repair_checks)
+        scalar.append(("rc.reason IS NOT NULL", "rc.reason"))
+        repair_join = "\n    LEFT JOIN repair_checks rc ON rc.source_row = typed.source_row"
     # Reasons are listed only for rows that fail something: building a list for every row
     # of a large batch costs more than the checks themselves.
     reasons = (
@@ -222,7 +226,7 @@ WITH checked AS (
     SELECT typed.source_row, copies.copy_no, copies.first_row, {reasons} AS reasons,
         {"reg.name" if register_join else "NULL"} AS register_name
     FROM typed
-    LEFT JOIN copies USING (source_row){code_joins}{register_join}
+    LEFT JOIN copies USING (source_row){code_joins}{register_join}{repair_join}
     WHERE {fails}
 )
 SELECT source_row, reasons,

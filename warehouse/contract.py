@@ -87,6 +87,56 @@ Columns common to every dataset:
 """
 
 
+_PUBLICATION = """
+## Publication to the credit website (信用网站发布)
+
+```
+publication/CURRENT                                   the release the website reads (one line: its id)
+publication/<release id>/manifest.json                what was approved, by whom, when; content hash; counts
+publication/<release id>/records/<dataset_id>.parquet the public records of one dataset as of the release day
+publication/<release id>/index.parquet                every published key: dataset_id, record_key, department,
+                                                      severity, content_hash
+publication/<release id>/diff/added.parquet           dataset_id, record_key, change (added | changed)
+publication/<release id>/diff/withdrawn.parquet       dataset_id, record_key, change (expired | withdrawn), reason
+```
+
+- A release id is `<as-of day YYYYMMDD>-<NN>`. A release folder appears whole (written aside,
+  renamed into place) and only once a reviewer approved it (`audit.releases`, Airflow DAG
+  `credit_publication` or `credit publish approve`); its files are read-only and never change.
+  Candidates under `publication/candidates/` are not published and must not be read by the website.
+- `manifest.json`: `release_id`, `as_of`, `governing` (which rule version governs a record:
+  `decision_date` or `publication_date`, catalogs/publication.yaml), `previous_release`,
+  `content_hash` (sha256 over `dataset_id:record_key:content_hash` lines of every published record,
+  sorted), `records`, `counts` (dataset → department → severity → records), `status_counts`,
+  `changes`, `approved_by`, `approved_at`, `approval_note`, `files` (sha256 of each Parquet file).
+- The diff is against `previous_release`: apply `withdrawn` (remove those keys) then `added`
+  (insert or replace those keys, reading the rows from `records/`). `reason` of a withdrawn key:
+  `expired` (publication period over), `repaired` (信用修复), `objection` (异议成立),
+  `revoked` (决定撤销), `list_exited` (移出名单), `minor_not_published`, `unclassified`,
+  `missing` (the record is no longer in the warehouse, e.g. a corrected re-send replaced it).
+- Only datasets with disclosure `public` and a `publication` rule are released, and of them only
+  the fields whose disclosure is `public`: no `_HASH` column, no authorized field, no payment
+  dataset. Free text is scrubbed again for the website: resident ID numbers (however typed:
+  spaces, full-width digits) and phone numbers are masked (`110105********002X`, `139****5678`).
+  Text is stored as received otherwise: HTML or spreadsheet formulas in it are data, never markup;
+  a consumer rendering it must escape it.
+
+Columns of `records/<dataset_id>.parquet`: the dataset's public columns (see its section above;
+dates as date32, amounts as decimals), then:
+
+| column | type | meaning |
+|---|---|---|
+| `record_key` | string | md5 of dataset id, 决定书文号 and subject name: stable across releases |
+| `subject_key` | string | the subject's USCC; `N:<md5 of name>` without one; empty for a natural person |
+| `department` | string | the sending department |
+| `severity` | string | `minor` / `general` / `serious` / `serious_special` (轻微/一般/严重), penalties and lists |
+| `rule_version` | string | the rule version that set the period (e.g. `ndrc_order_36`) |
+| `published_from` | date32 | the decision (or list entry) date |
+| `published_until` | date32 | the last day shown; empty when open-ended (a licence without end) |
+| `content_hash` | string | md5 of the published values: a changed record has a new one |
+"""
+
+
 def render_contract(catalog: Catalog) -> str:
     parts = [_HEADER.format(slice_rows=CHECK_SLICE_ROWS, group_rows=GROUP_ROWS)]
     for ds in catalog.datasets.values():
@@ -107,6 +157,7 @@ def render_contract(catalog: Catalog) -> str:
                     f"| `{spec.code}_HASH` | string |  | {ds.disclosure_of(spec).value} | "
                     f"salted SHA-256 of {spec.name_zh} |\n"
                 )
+    parts.append(_PUBLICATION)
     parts.append(_SCORECARD)
     for name, sql_type, meaning in SCORECARD_COLUMNS:
         parts.append(f"| `{name}` | {_TYPE_DOC[sql_type]} | {meaning} |\n")

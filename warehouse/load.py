@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pyarrow as pa
 
-from foundation.catalog import Catalog, Dataset
+from foundation.catalog import Catalog, Dataset, get_catalog
 from foundation.parquet_out import write_query
 from foundation.settings import Settings
 from foundation.sql_names import ident
@@ -53,6 +53,7 @@ from warehouse.corrections import match_resent, record_resent, undo_corrections
 from warehouse.crash_points import crash_point
 from warehouse.db import id_salt
 from warehouse.partitions import batch_partitions, discard_work, publish, record_intent, work_folders
+from warehouse.public_records import register_terms, repair_check_sql
 from warehouse.schema import refresh_views
 
 
@@ -142,7 +143,7 @@ def load_staged(
         rows_file = raw_new / "rows.parquet"
         _link(folder / "rows.parquet", rows_file)  # the staged folder stays whole for a retry
         loaded = check_and_write_clean(con, dataset, m, rows_file, clean_new,
-                                        match=correction is None)
+                                        match=correction is None, catalog=catalog)
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute("DELETE FROM quarantine.rows WHERE batch_id = ?", [m.batch_id])
@@ -211,7 +212,8 @@ CHECK_SLICE_ROWS = 500_000
 
 
 def check_and_write_clean(
-    con: duckdb.DuckDBPyConnection, dataset: Dataset, m: Manifest, rows: Path, out: Path, *, match: bool = True
+    con: duckdb.DuckDBPyConnection, dataset: Dataset, m: Manifest, rows: Path, out: Path, *, match: bool = True,
+    catalog: Catalog | None = None,
 ) -> int:
     """Run the checks: problems into a temp table, every other row typed into ``out/part-<n>.parquet``.
 
@@ -242,6 +244,7 @@ def check_and_write_clean(
     if "register_ready" in problem_params:
         problem_params["register_ready"] = con.execute(
             "SELECT count(*) > 0 FROM clean.subjects WHERE in_register").fetchall()[0][0]
+    repair_sql, repair_params = _repair_check(con, catalog or get_catalog(), dataset)
     clean_sql, clean_params = build_clean_sql(dataset, "problems")
     clean_params = clean_params | ({"salt": id_salt()} if "$salt" in clean_sql else {})
     code_rows_sql = build_code_rows_sql(dataset, "problems")
@@ -255,6 +258,8 @@ def check_and_write_clean(
             con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {typed_sql}", typed_params | rows_param | window)
             if code_checks_sql:
                 con.execute(code_checks_sql)
+            if repair_sql:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE repair_checks AS {repair_sql}", repair_params)
             con.execute(f"INSERT INTO problems {problem_sql}", problem_params)
             count += write_query(con, clean_sql, clean_params, out / f"part-{part}.parquet")
             if code_rows_sql:
@@ -272,6 +277,14 @@ def check_and_write_clean(
     con.execute("DROP TABLE copies")
     con.execute("DROP TABLE code_checks")
     return count
+
+
+def _repair_check(con: duckdb.DuckDBPyConnection, catalog: Catalog, dataset: Dataset) -> tuple[str | None, dict]:
+    """The reference check of a repair dataset (warehouse/public_records.py), ready to run per slice."""
+    if dataset.repairs is None:
+        return None, {}
+    register_terms(con, catalog.publication)
+    return repair_check_sql(catalog, dataset)
 
 
 def _keep_corrected(con: duckdb.DuckDBPyConnection, batch_id: str) -> None:
