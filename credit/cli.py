@@ -614,9 +614,6 @@ def demo(
         raise typer.Exit(1)
 
 
-if __name__ == "__main__":
-    app()
-
 
 def _print_release(release) -> None:
     changes = release.changes
@@ -736,3 +733,7 @@ def publish_status() -> None:
     console.print(table)
     if not releases:
         console.print("No release yet: credit publish prepare --as-of YYYY-MM-DD")
+
+
+if __name__ == "__main__":
+    app()

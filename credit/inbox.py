@@ -153,7 +153,8 @@ def scan_inbox(settings: Settings, catalog: Catalog) -> list[InboxFile]:
                                    f"'{top.name}' is not in a department folder: put it in inbox/<department>/"))
         else:
             found += _scan_department(catalog, inbox, top)
-    # Repairs name records of other datasets: they load after the files that may carry them.
+    # The register first (later files are checked against it); repairs, which name records of other
+    # datasets, after the files that may carry them.
     return sorted(found, key=lambda f: catalog.load_rank(f.dataset_id))
 
 

@@ -245,9 +245,12 @@ class Catalog:
         return [d for d in self.datasets.values() if d.publication and d.disclosure is Disclosure.PUBLIC]
 
     def load_rank(self, dataset_id: str | None) -> int:
-        """1 for a repair dataset, which names records of others and so loads after them; else 0."""
+        """Load order within a run: the register first (0: later datasets are checked against it), a repair
+        dataset last (2: it names records of the others), everything else between (1)."""
         ds = self.datasets.get(dataset_id) if dataset_id else None
-        return 1 if ds is not None and ds.repairs is not None else 0
+        if ds is None:
+            return 1
+        return 0 if ds.category == "register" else 2 if ds.repairs is not None else 1
 
     def by_name(self, name_zh: str) -> Dataset | None:
         return next((d for d in self.datasets.values() if d.name_zh == name_zh), None)

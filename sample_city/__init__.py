@@ -40,12 +40,17 @@ of the same city instead: one file per period (monthly, weekly where the catalog
 department x dataset the catalog's ``delivery`` rules expect, each submitted after its period
 and by its deadline (late for about half the departments around the Spring Festival and
 National Day), with department quality that moves in a known way, a department that misses two
-months, a corrected re-send and a template switch; the truth adds ``period`` / ``month`` to
-``files.csv`` and ``timeliness.csv``, and ``deliveries.csv`` and ``quality_design.csv``. Its modules:
+months, a corrected re-send and a template switch; penalties of a designed severity mix, attacker
+text in valid rows, and the irregular feeds of the serious-dishonesty list and of credit repairs;
+the truth adds ``period`` / ``month`` to ``files.csv`` and ``timeliness.csv``, and
+``deliveries.csv``, ``quality_design.csv``, ``publication.csv`` (what the credit website shows as of
+``PUBLICATION_AS_OF`` under each governing choice) and ``repairs.csv``. Its modules:
 ``history_calendar`` (periods, deadlines, submission times), ``history_plan`` (series, deliveries,
 file names), ``history_register`` (the register month by month), ``history_quality`` (designs and
-defect plans), ``history_payments`` and ``history_rows`` (the rows of a file), ``history_xlsx``
-(workbooks), ``history_truth`` (the truth tables), ``history`` (``generate_history`` / ``main``;
+defect plans), ``history_payments`` and ``history_rows`` (the rows of a file), ``history_severity``
+(the penalties' classes), ``history_attacks`` (attacker text), ``history_lists`` and
+``history_repairs`` (the list and repair feeds), ``history_xlsx`` (workbooks), ``history_truth`` and
+``history_publication`` (the truth tables), ``history`` (``generate_history`` / ``main``;
 ``python -m sample_city.history DATA_ROOT``).
 
 The public names below load their module on first use, so ``import sample_city`` stays cheap.

@@ -4,9 +4,10 @@ In: a data root, a seed, a number of entities and the first and last month (``ge
 or the command line (``main``: ``python -m sample_city.history DATA_ROOT [--seed N]
 [--entities N] [--first 2025-01] [--last 2026-11]``).
 Out: ``<data_root>/inbox/<department>/<file>`` (one file per expected department x dataset x
-period, mtime = submission time, Asia/Shanghai), ``<data_root>/truth/`` (``files.csv``,
-``defects.csv``, ``timeliness.csv``, ``deliveries.csv``, ``quality_design.csv``) and a summary
-dict (files, rows, batches per dataset, deliveries by status, defects by kind).
+period, mtime = submission time, Asia/Shanghai; and the list and repair feeds, sent a few times a
+year), ``<data_root>/truth/`` (``files.csv``, ``defects.csv``, ``timeliness.csv``,
+``deliveries.csv``, ``quality_design.csv``, ``publication.csv``, ``repairs.csv``) and a summary
+dict (files, rows, batches per dataset, deliveries by status, defects by kind, publication).
 
 The plan (``history_plan``) gives the series and their deliveries; each file's rows come from
 its snapshot template (``history_rows``, ``history_payments``) over the register as it stood
@@ -14,8 +15,12 @@ its snapshot template (``history_rows``, ``history_payments``) over the register
 the snapshot's ``Injector`` (one defect per defective row, every other row valid), its
 submission time from ``history_calendar``: on time (after the period, by the deadline, in
 office hours) except about half the departments' deliveries of the holiday periods, a few
-working days late. Same seed -> byte-identical files: dates are fixed, never today's, and
-every random choice comes from ``random.Random(f"{seed}/history/...")``.
+working days late. Penalties get their designed classes (``history_severity``) before their
+defects and, one file in five, attacker text in a valid row after them (``history_attacks``);
+every published record goes to the ``history_publication`` ledger, which judges the repairs
+(``history_repairs``) and the list's events (``history_lists``) and writes the publication truth.
+Same seed -> byte-identical files: dates are fixed, never today's, and every random choice comes
+from ``random.Random(f"{seed}/history/...")``.
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from foundation.catalog import get_catalog
+from foundation.catalog import Catalog, get_catalog
 from sample_city.defects import Injector
 from sample_city.entities import City
 from sample_city.feeds import parse_plan
+from sample_city.history_attacks import plant
 from sample_city.history_calendar import (
     add_workdays,
     deadline_of,
@@ -42,20 +48,25 @@ from sample_city.history_calendar import (
     series_periods,
     workday_on_or_after,
 )
+from sample_city.history_lists import list_feeds
 from sample_city.history_plan import RESENT, Delivery, check_range, file_name, plan_deliveries, plan_series
+from sample_city.history_publication import Ledger, publication_summary
 from sample_city.history_quality import RESENT_FIRST_MULTIPLIER, design_rows, multiplier, scaled_plan
 from sample_city.history_register import Register
+from sample_city.history_repairs import EXPECTED, repair_feeds
 from sample_city.history_rows import RowMaker, effective_spec
+from sample_city.history_severity import PenaltyDesigner
 from sample_city.history_truth import delivery_row, period_columns, write_history_truth
 from sample_city.history_xlsx import write_xlsx
 from sample_city.rows import Feed, Row
 from sample_city.timeliness import timeliness_truth
 from sample_city.truth import feed_truth
 from sample_city.writers import WRITERS
-from transforms.periods import period_in_name
+from transforms.periods import Period, period_in_name
 
 WRITE = {**WRITERS, "xlsx": write_xlsx}
 RESENT_FIRST_DAY = 3  # housing_fund's first 2025-05 file: the 3rd working day after the month
+ATTACK_EVERY = 5  # one penalty file in five carries an attack string in a valid row
 
 
 def late_departments(deliveries: list[Delivery], seed: int) -> set[tuple[str, str]]:
@@ -95,8 +106,11 @@ def _write(feed: Feed, inbox: Path) -> None:
 class _Files:
     """Makes the feed of each delivery, in plan order (the corrected re-send follows its first file)."""
 
-    def __init__(self, register: Register, deliveries: list[Delivery], seed: int, entities: int) -> None:
-        self.seed, self.maker = seed, RowMaker(register, seed, entities)
+    def __init__(
+        self, register: Register, deliveries: list[Delivery], seed: int, entities: int, designer: PenaltyDesigner
+    ) -> None:
+        self.seed, self.maker, self.designer = seed, RowMaker(register, seed, entities), designer
+        self.penalty_files = 0
         self.late = late_departments(deliveries, seed)
         self.carries: dict[str, dict[str, float]] = {}  # per department: defect fractions carried on
         self.first_files: dict[tuple[str, str, str], tuple[list[Row], datetime]] = {}
@@ -113,6 +127,7 @@ class _Files:
         planned, actual = _submission(d, self.seed, self.late)
         if d.kind == "odd":  # rejected as a whole: every row unrecognized_header, no plan
             feed, _ = self.maker.feed(d, name, lambda rows, codes: [], planned.date(), rng)
+            self.designer.design(feed, [], period)
             start = actual.replace(hour=8, minute=30)
             feed.submitted_at = start + (actual - start) / 2  # tried first, the same morning
             return feed
@@ -125,10 +140,50 @@ class _Files:
         )
         feed, plan = self.maker.feed(d, name, planner, planned.date(), rng)
         feed.submitted_at = actual
+        penalty = s.dataset.id == "admin_penalty"
+        if penalty:
+            self.designer.design(feed, plan, period)
         if key == RESENT:
             self.first_files[key] = ([Row(values=dict(r.values), entity=r.entity) for r in feed.rows], actual)
         Injector(feed, rng).apply(plan)
+        if penalty and d.kind == "regular":
+            if self.penalty_files % ATTACK_EVERY == 2:
+                attack_rng = random.Random(f"{self.seed}/history/attack/{feed.path}")
+                plant(feed, self.penalty_files // ATTACK_EVERY, "CF_SY", "BZ", attack_rng)
+            self.penalty_files += 1
         return feed
+
+
+def _publication_feeds(
+    catalog: Catalog, register: Register, ledger: Ledger, seed: int, first: Period, last: Period, inbox: Path
+) -> tuple[list[dict], list[dict]]:
+    """Write the list and repair feeds (no delivery rule: sent when something changed), record them in
+    the ledger; their ``files.csv`` rows (invalid repairs counted as quarantined) and ``timeliness.csv`` rows."""
+    file_rows, timeliness_rows = [], []
+
+    def written(feed: Feed, quarantined: int) -> None:
+        period = period_in_name(feed.file_name)
+        routed = [ds.id for ds in catalog.route(feed.department, feed.file_name)]
+        if routed != [feed.dataset.id] or period is None:
+            raise AssertionError(f"{feed.path} routes to {routed}, states {period}")
+        file_row, defects = feed_truth(feed)
+        assert not defects, feed.path
+        file_row["rows_loaded"] -= quarantined
+        file_row["rows_quarantined"] += quarantined
+        file_rows.append(file_row | period_columns(period))
+        timeliness_rows.append(timeliness_truth(feed) | period_columns(period))
+
+    for feed in list_feeds(catalog, register, seed, first, last):
+        _write(feed, inbox)
+        ledger.add(feed)
+        written(feed, 0)
+    for feed, designs in repair_feeds(catalog, ledger, seed, last):
+        _write(feed, inbox)
+        reasons = [ledger.judge_repair(feed, n, design) for n, design in enumerate(designs, start=1)]
+        if reasons != [EXPECTED[design] for design in designs]:
+            raise AssertionError(f"{feed.path}: repairs designed {designs} are judged {reasons}")
+        written(feed, sum(bool(r) for r in reasons))
+    return file_rows, timeliness_rows
 
 
 def generate_history(
@@ -145,7 +200,9 @@ def generate_history(
     register = Register(City(catalog, seed, entities), seed, series_periods(first_p, last_p, "monthly", first))
     series = plan_series(catalog, first_p, last_p)
     deliveries = plan_deliveries(series)
-    files = _Files(register, deliveries, seed, entities)
+    designer = PenaltyDesigner(catalog.publication, seed)
+    files = _Files(register, deliveries, seed, entities, designer)
+    ledger = Ledger(catalog, designer.designs)
     file_rows, defect_rows, timeliness_rows, delivery_rows = [], [], [], []
     kinds: Counter[str] = Counter()
     for d in deliveries:
@@ -160,6 +217,7 @@ def generate_history(
             raise AssertionError(f"{s.department}/{name} routes to {routed}, states {period_in_name(name)}")
         feed = files.feed(d, name)
         _write(feed, data_root / "inbox")
+        ledger.add(feed)
         file_row, feed_defects = feed_truth(feed)
         file_rows.append(file_row | period_columns(period))
         timeliness_rows.append(timeliness_truth(feed) | period_columns(period))
@@ -168,8 +226,13 @@ def generate_history(
         delivery_rows.append(
             delivery_row(s.department, s.dataset.id, period, due, feed.path, feed.submitted_at, d.kind == "resent")
         )
+    extra_files, extra_timeliness = _publication_feeds(
+        catalog, register, ledger, seed, first_p, last_p, data_root / "inbox")
+    file_rows += extra_files
+    timeliness_rows += extra_timeliness
     designs = design_rows(sorted({s.department for s in series}), first_p, last_p)
     write_history_truth(data_root / "truth", file_rows, defect_rows, timeliness_rows, delivery_rows, designs)
+    published = ledger.write(data_root / "truth")
     return {
         "first": first_p.label,
         "last": last_p.label,
@@ -181,6 +244,7 @@ def generate_history(
         "batches_per_dataset": dict(sorted(Counter(r["dataset_id"] for r in file_rows).items())),
         "deliveries": dict(sorted(Counter(r["status"] for r in delivery_rows).items())),
         "defects_by_kind": dict(sorted(kinds.items())),
+        "publication": publication_summary(published, ledger.repair_rows),
     }
 
 

@@ -5,8 +5,9 @@ deadline rule (``transforms.periods``: deadlines in Chinese working days with è°
 generator. Out: the periods a series owes (``series_periods``), ``deadline_of``, whether a
 period's delivery window runs into the Spring Festival or National Day (``is_holiday_period``),
 the planned submission time of a delivery (a working day after the period ends, by its
-deadline, in office hours) and a late one (a few working days after the deadline), and the
-working-day arithmetic the decision dates use (``working_days_between``, ``workday_back``).
+deadline, in office hours) and a late one (a few working days after the deadline), the sending
+time of a file without a delivery rule (``irregular_submission``: inside the month it names), and
+the working-day arithmetic the decision dates use (``working_days_between``, ``workday_back``).
 
 Monthly holiday periods are fixed (``HOLIDAY_MONTHS``: deliveries of January and September
 are due around the Spring Festival and National Day); a week is a holiday period when the
@@ -104,6 +105,15 @@ def office_time(day: date, rng: random.Random) -> datetime:
 def planned_submission(period: Period, working_days: int, rng: random.Random) -> datetime:
     """On time: the k-th working day after the period ends (k in 1..deadline), in office hours."""
     return office_time(add_workdays(period.end, rng.randint(1, max(1, working_days))), rng)
+
+
+def irregular_submission(period: Period, after: date, rng: random.Random) -> datetime:
+    """A file sent when something changed (no delivery rule): on one of the first working days from
+    ``after`` (its last event, a working day of the period) to the period's end, in office hours, so
+    the month its name states is the month it arrives in."""
+    days = [after + timedelta(days=i) for i in range((period.end - after).days + 1)]
+    days = [d for d in days if is_workday(d)] or [workday_on_or_after(after)]
+    return office_time(rng.choice(days[:4]), rng)
 
 
 def late_submission(period: Period, working_days: int, rng: random.Random) -> datetime:

@@ -60,8 +60,10 @@ class Standalone:
 
 
 @contextmanager
-def run_standalone(data_root: Path, root: Path) -> Iterator[Standalone]:
-    """`make airflow-ui` for ``data_root`` on a free port, its output in ``root``; stopped as a group."""
+def run_standalone(data_root: Path, root: Path, extra_env: dict[str, str] | None = None) -> Iterator[Standalone]:
+    """`make airflow-ui` for ``data_root`` on a free port, its output in ``root``; stopped as a group.
+
+    ``extra_env``: more variables for Airflow (e.g. ``AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS``)."""
     make = shutil.which("make")
     if make is None:
         pytest.fail("`make` is not installed (.ci/run installs it)", pytrace=False)
@@ -76,6 +78,7 @@ def run_standalone(data_root: Path, root: Path) -> Iterator[Standalone]:
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "NO_COLOR": "1",
+        **(extra_env or {}),
     })
     log = root / "make-airflow-ui.log"
     with log.open("wb") as out:
@@ -133,7 +136,8 @@ def test_the_admin_sees_every_catalog_dag(standalone):
 
     expected = {f"credit_ingest_{d}" for d in get_catalog().datasets} | {"credit_inbox_triage",
                                                                          "credit_quality_report",
-                                                                         "credit_period_close"}
+                                                                         "credit_period_close",
+                                                                         "credit_publication"}
 
     def listed() -> set[str] | None:
         r = httpx.get(f"{s.base_url}/api/v2/dags", params={"limit": 1000}, headers=headers, timeout=30)

@@ -187,12 +187,16 @@ def test_inbox_holds_the_delivered_files_with_their_submission_times_as_mtime(hi
     in_inbox = {p.relative_to(root / "inbox").as_posix() for p in (root / "inbox").rglob("*") if p.is_file()}
     assert in_inbox == {f["file"] for f in files}
     assert sorted(p.name for p in (root / "truth").iterdir()) == [
-        "defects.csv", "deliveries.csv", "files.csv", "quality_design.csv", "timeliness.csv",
+        "defects.csv", "deliveries.csv", "files.csv", "publication.csv", "quality_design.csv", "repairs.csv",
+        "timeliness.csv",
     ]
     delivered = {d["file"]: d["submitted_at"] for d in _truth(root, "deliveries.csv") if d["file"]}
     submitted = {t["file"]: t["submitted_at"] for t in _truth(root, "timeliness.csv")}
-    assert delivered == submitted and set(delivered) == in_inbox
-    for name, at in delivered.items():
+    # the list and repair feeds have no delivery rule: sent when something changed, not in deliveries.csv
+    irregular = {f["file"] for f in files if get_catalog().dataset(f["dataset_id"]).delivery is None}
+    assert irregular and delivered == {k: v for k, v in submitted.items() if k not in irregular}
+    assert set(delivered) | irregular == in_inbox
+    for name, at in submitted.items():
         stamp = datetime.fromisoformat(at)
         assert stamp.utcoffset() == timedelta(hours=8), name  # Asia/Shanghai
         assert (root / "inbox" / name).stat().st_mtime == stamp.timestamp(), name
@@ -262,7 +266,8 @@ def test_admin_adjudication_starts_in_2026_03_and_every_other_series_in_2025_01(
     adjudication = {k: v for k, v in first.items() if k[1] == "admin_adjudication"}
     assert adjudication == {("human_resources", "admin_adjudication"): "2026-03",
                             ("market_regulation", "admin_adjudication"): "2026-03"}
-    assert {v for k, v in first.items() if k[1] != "admin_adjudication"} == {"2025-01"}
+    irregular = ("admin_adjudication", "credit_repair", "dishonesty_list")  # no delivery rule: sent when needed
+    assert {v for k, v in first.items() if k[1] not in irregular} == {"2025-01"}
 
 
 # --- special events ------------------------------------------------------------------------
@@ -486,8 +491,8 @@ def test_steady_files_stay_within_the_warning_band(history, feeds):
             or (design["design"] == "improving" and f["month"] >= design["last_period"])
             or (design["design"] != "improving" and not inside)
         )
-        if not steady:
-            continue
+        if not steady or catalog.dataset(f["dataset_id"]).delivery is None:
+            continue  # a repair file quarantines its invalid repairs (truth/repairs.csv), not designed defects
         assert int(f["rows_quarantined"]) <= 0.04 * int(f["rows_in"]), f
         ds = catalog.dataset(f["dataset_id"])
         headers, records = feeds[f["file"]]
@@ -532,7 +537,8 @@ def test_history_workbooks_read_like_openpyxl_ones():
 def test_the_default_history_has_the_catalogs_size_and_clear_trends(tmp_path):
     summary = generate_history(tmp_path, SEED)
     grid = _expected_grid()
-    assert summary["files"] == len(grid) - 2 + 1 + 1  # two months missing; a re-send, the odd export
+    irregular = sum(summary["batches_per_dataset"][d] for d in ("credit_repair", "dishonesty_list"))
+    assert summary["files"] == len(grid) - 2 + 1 + 1 + irregular  # two months missing; a re-send, the odd export
     assert 40_000 <= summary["rows"] <= 70_000
     assert summary["batches_per_dataset"]["admin_license"] == 23 * 2 + 100  # approval sends weekly
     files, defects = _truth(tmp_path, "files.csv"), _truth(tmp_path, "defects.csv")
