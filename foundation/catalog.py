@@ -13,7 +13,7 @@ import unicodedata
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NoReturn
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -317,7 +317,7 @@ def _explain(path: Path, owner: str, exc: ValidationError, raw: object) -> Catal
 
 
 def _check_dataset(path: Path, ds: Dataset, departments: dict, rules: PublicationRules) -> None:
-    def fail(what: str) -> None:
+    def fail(what: str) -> NoReturn:
         raise CatalogError(f"{path}: dataset '{ds.id}', {what}")
 
     if path.stem != ds.id:
@@ -362,10 +362,10 @@ def _check_dataset(path: Path, ds: Dataset, departments: dict, rules: Publicatio
         for dept in [*(ds.delivery.expected_from or []), *ds.delivery.overrides]:
             if dept not in ds.departments:
                 fail(f"delivery: '{dept}' is not one of the dataset's departments")
-    for field_code in (ds.publication.fields() if ds.publication else []):
-        if field_code in (ds.publication.date_field, ds.publication.end_field) and \
-                ds.field(field_code).type is not FieldType.DATE:
-            fail(f"publication: '{field_code}' must be a date field")
+    if ds.publication:
+        for field_code in (ds.publication.date_field, ds.publication.end_field):
+            if field_code and ds.field(field_code).type is not FieldType.DATE:
+                fail(f"publication: '{field_code}' must be a date field")
 
 
 def load_catalog(catalog_dir: Path) -> Catalog:

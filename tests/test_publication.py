@@ -130,9 +130,9 @@ def _penalty_rows() -> list[list[str]]:
     for doc, i, kinds, fine, law, content, decided, own_end, note in PENALTIES:
         person = i is None
         rows.append([_name(i), "自然人" if person else "法人及非法人组织", "" if person else ORGS[i],
-                     RESIDENT_ID if person else "", doc, "违法行为", f"经查，当事人违法。{content}", law, kinds, content,
-                     fine, decided, "2030-12-31", own_end, "乳山市市场监督管理局", AGENCY, "乳山市市场监督管理局",
-                     AGENCY, note])
+                     RESIDENT_ID if person else "", doc, "违法行为", f"经查，当事人违法。{content}", law, kinds,
+                     content, fine, decided, "2030-12-31", own_end, "乳山市市场监督管理局", AGENCY,
+                     "乳山市市场监督管理局", AGENCY, note])
     return rows
 
 

@@ -111,7 +111,7 @@ def _latest_rows(dataset: Dataset, columns: list[str]) -> str:
     cols = ", ".join(f"c.{ident(c)}" for c in columns)
     key = f"md5(concat_ws(chr(31), $dataset_id, c.{doc}, c.{name}))"  # a list entry's events share it
     order = "b.received_at DESC, c.batch_id DESC, c.source_row DESC"
-    partition = f"{key}, c.{ident(pub.event_field)}" if pub.basis == "list" else key
+    partition = f"{key}, c.{ident(pub.event_field)}" if pub.event_field else key
     return f"""
     SELECT {key} AS record_key, c.subject_key, b.department, c.batch_id, c.source_row, {cols}
     FROM {table('clean', dataset.id)} c JOIN audit.batches b USING (batch_id)
