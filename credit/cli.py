@@ -598,6 +598,11 @@ def demo(
 
     last_close = next_month(next_month(HISTORY_MONTHS[1]))  # the end of the last close's interval
     report(day=(month_start(last_close).date() - timedelta(days=1)).isoformat())
+    # A candidate release for the credit website, as of the day the sample's publication truth is stated:
+    # prepared for review, not published (a reviewer approves it: credit publish approve / the Airflow UI).
+    from sample_city.history_publication import PUBLICATION_AS_OF
+
+    publish_prepare(day=PUBLICATION_AS_OF.isoformat(), by="demo")
     console.print(
         "\nOutputs:\n"
         f"  warehouse (DuckDB)  {settings.warehouse_path}\n"
@@ -606,6 +611,8 @@ def demo(
         f"  ground truth        {settings.truth_dir}\n"
         f"  quality report      {settings.data_root / 'reports' / 'latest.html'}  (make report-screenshot)\n"
         f"  corrections applied {suggested}\n"
+        f"  release candidate   {settings.data_root / 'publication' / 'candidates'}/<id>/review.html  "
+        "(credit publish status)\n"
         f"  GX Data Docs        "
         f"{settings.data_root / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}\n"
         f"  Airflow home        {settings.airflow_home}  (make airflow-ui to browse the runs)"
