@@ -112,6 +112,22 @@ def _read_only_warehouse(settings):
         raise typer.Exit(1) from None
 
 
+def _warehouse_as_of(day: str | None):
+    """Settings, catalog and the as-of day of a command that reads an existing warehouse (``--as-of``,
+    default today in Asia/Shanghai); a clear message and exit without one or with a malformed day."""
+    from credit.report import today
+
+    settings, cat = _context()
+    if not settings.warehouse_path.exists():
+        console.print(f"[yellow]no warehouse yet at {settings.warehouse_path}: run an ingest first[/yellow]")
+        raise typer.Exit(1)
+    try:
+        return settings, cat, date.fromisoformat(day) if day else today()
+    except ValueError:
+        console.print(f"[red]--as-of must be YYYY-MM-DD, not {_esc(day)!r}[/red]")
+        raise typer.Exit(2) from None
+
+
 def _esc(text: object) -> str:
     """Text from outside (file names, messages) printed as it is, never read as rich markup."""
     from rich.markup import escape
@@ -279,18 +295,10 @@ def report(
     """Recompute the scorecard (mart.scorecard + Parquet), deliveries and findings as of a day, and write the
     Chinese HTML quality report."""
     from credit.period_close import state_as_of
-    from credit.report import SHORT_NAMES, build_report, format_rate, today
+    from credit.report import SHORT_NAMES, build_report, format_rate
     from warehouse.db import open_warehouse
 
-    settings, cat = _context()
-    if not settings.warehouse_path.exists():
-        console.print(f"[yellow]no warehouse yet at {settings.warehouse_path}: run an ingest first[/yellow]")
-        raise typer.Exit(1)
-    try:
-        as_of = date.fromisoformat(day) if day else today()
-    except ValueError:
-        console.print(f"[red]--as-of must be YYYY-MM-DD, not {day!r}[/red]")
-        raise typer.Exit(2) from None
+    settings, cat, as_of = _warehouse_as_of(day)
     with open_warehouse(settings, cat) as con:
         state = state_as_of(con, settings, cat, as_of)
         path = build_report(con, settings, cat, as_of)
@@ -661,17 +669,8 @@ def publish_prepare(
     import getpass
 
     from credit.publication import prepare_release
-    from credit.report import today
 
-    settings, cat = _context()
-    if not settings.warehouse_path.exists():
-        console.print(f"[yellow]no warehouse yet at {settings.warehouse_path}: run an ingest first[/yellow]")
-        raise typer.Exit(1)
-    try:
-        as_of = date.fromisoformat(day) if day else today()
-    except ValueError:
-        console.print(f"[red]--as-of must be YYYY-MM-DD, not {_esc(day)!r}[/red]")
-        raise typer.Exit(2) from None
+    settings, cat, as_of = _warehouse_as_of(day)
     with console.status(f"Preparing the release as of {as_of}"):
         release = _release_call(prepare_release, settings, cat, as_of, prepared_by=by or getpass.getuser())
     _print_release(release)

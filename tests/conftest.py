@@ -45,6 +45,22 @@ def credit_cli(args: list[str], data_root: Path, timeout: int = 1200) -> subproc
     return done
 
 
+def catalog_governed_by(tmp_path: Path, governing: str, monkeypatch) -> Path:
+    """A copy of the catalog whose publication rules use ``governing`` (decision_date | publication_date),
+    made the settings' catalog (CREDIT_CATALOG_DIR) for the test."""
+    import yaml
+
+    from foundation.settings import PROJECT_ROOT
+
+    copy = tmp_path / "catalogs"
+    shutil.copytree(PROJECT_ROOT / "catalogs", copy)
+    rules = yaml.safe_load((copy / "publication.yaml").read_text(encoding="utf-8"))
+    rules["governing"] = governing
+    (copy / "publication.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("CREDIT_CATALOG_DIR", str(copy))
+    return copy
+
+
 def truth_rows(data_root: Path, name: str) -> list[dict]:
     """A ground-truth file the demo generator wrote under <data root>/truth/."""
     with (data_root / "truth" / name).open(encoding="utf-8") as fh:

@@ -12,14 +12,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
-import yaml
 
 from credit import pipeline
 from credit.publication import (
@@ -31,8 +29,9 @@ from credit.publication import (
     release_status,
 )
 from foundation.catalog import Disclosure, load_catalog
-from foundation.settings import PROJECT_ROOT, get_settings
+from foundation.settings import get_settings
 from sample_city.entities import agency_uscc, make_uscc
+from tests.conftest import catalog_governed_by
 from tests.restricted_scan import resident_ids_in
 from transforms.identifiers import rid_check_char
 
@@ -231,13 +230,7 @@ def test_repairs_objections_revocations_and_periods_withdraw_records(city, catal
 
 
 def test_governing_choice_is_a_catalog_setting(city, tmp_path, monkeypatch):
-    copy = tmp_path / "catalogs"
-    shutil.copytree(PROJECT_ROOT / "catalogs", copy)
-    rules = yaml.safe_load((copy / "publication.yaml").read_text(encoding="utf-8"))
-    rules["governing"] = "publication_date"
-    (copy / "publication.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
-    monkeypatch.setenv("CREDIT_CATALOG_DIR", str(copy))
-    catalog = load_catalog(copy)
+    catalog = load_catalog(catalog_governed_by(tmp_path, "publication_date", monkeypatch))
     release = prepare_release(get_settings(), catalog, date(2026, 11, 30), prepared_by="test")
     published = _statuses(release)
     # On 2026-11-30 No. 36 governs every record: 罚2025-01 (minor) is not published; 罚2025-12 (general,

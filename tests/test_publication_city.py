@@ -15,13 +15,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 
 from credit.publication import approve_release, prepare_release
 from foundation.catalog import load_catalog
-from foundation.settings import PROJECT_ROOT, get_settings
+from foundation.settings import get_settings
 from sample_city.history_publication import PUBLICATION_AS_OF
-from tests.conftest import truth_rows
+from tests.conftest import catalog_governed_by, truth_rows
 from tests.restricted_scan import resident_ids_in_parquet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -95,14 +94,8 @@ def test_repairs_are_loaded_or_quarantined_as_designed(city):
 
 
 def test_the_governing_choice_changes_the_release_as_the_truth_says(city, tmp_path, monkeypatch):
-    copy = tmp_path / "catalogs"
-    shutil.copytree(PROJECT_ROOT / "catalogs", copy)
-    rules = yaml.safe_load((copy / "publication.yaml").read_text(encoding="utf-8"))
-    rules["governing"] = "publication_date"
-    (copy / "publication.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     monkeypatch.setenv("CREDIT_DATA_DIR", str(city))
-    monkeypatch.setenv("CREDIT_CATALOG_DIR", str(copy))
-    catalog = load_catalog(copy)
+    catalog = load_catalog(catalog_governed_by(tmp_path, "publication_date", monkeypatch))
     release = prepare_release(get_settings(), catalog, PUBLICATION_AS_OF, prepared_by="test")
     got = _published(catalog, release.candidate)
     # Repairs were judged when they loaded, under the catalog's default choice: records whose repair the two
