@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 import duckdb
 import httpx
 import pytest
+from conftest import TWO_YEAR_TIMEOUT
 from test_airflow_ui import HEALTH_TIMEOUT, Standalone, healthy, run_standalone
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, TWO_YEAR_TIMEOUT]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 

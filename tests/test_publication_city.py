@@ -20,10 +20,10 @@ from credit.publication import approve_release, prepare_release
 from foundation.catalog import load_catalog
 from foundation.settings import get_settings
 from sample_city.history_publication import PUBLICATION_AS_OF
-from tests.conftest import catalog_governed_by, truth_rows
+from tests.conftest import TWO_YEAR_TIMEOUT, catalog_governed_by, truth_rows
 from tests.restricted_scan import resident_ids_in_parquet
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, TWO_YEAR_TIMEOUT]
 
 
 @pytest.fixture(scope="module")

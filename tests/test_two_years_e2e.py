@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
-from conftest import truth_monthly_rates, truth_rows
+from conftest import TWO_YEAR_TIMEOUT, truth_monthly_rates, truth_rows
 
 from foundation.catalog import get_catalog
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, TWO_YEAR_TIMEOUT]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LAST_CLOSE = date(2026, 12, 31)  # the close of 2026-11
