@@ -39,12 +39,13 @@ def _codes_of_their_own_kind() -> set[tuple[str, str]]:
 
 def resident_ids_in_parquet(root: Path) -> list[tuple[str, str, str]]:
     """(file, column, ID) for every valid resident ID in a string column under ``root``
-    (``<root>/<dataset>/.../*.parquet``), but in the columns the catalog says hold codes of their own kind."""
+    (``<root>/<dataset>/.../*.parquet`` or a release's ``records/<dataset>.parquet``), but in the columns the catalog says hold codes of their own kind."""
     hits = []
     exempt = _codes_of_their_own_kind()
     for path in sorted(root.rglob("*.parquet")):
         table = pq.read_table(path)
-        dataset = path.relative_to(root).parts[0]
+        # The clean layer: <dataset>/<partitions>/part-n.parquet; a publication release: records/<dataset>.parquet.
+        dataset = path.stem if path.parent.name == "records" else path.relative_to(root).parts[0]
         for name, column in zip(table.column_names, table.columns, strict=True):
             if (dataset, name) in exempt:
                 continue
