@@ -39,7 +39,8 @@ def _codes_of_their_own_kind() -> set[tuple[str, str]]:
 
 def resident_ids_in_parquet(root: Path) -> list[tuple[str, str, str]]:
     """(file, column, ID) for every valid resident ID in a string column under ``root``
-    (``<root>/<dataset>/.../*.parquet`` or a release's ``records/<dataset>.parquet``), but in the columns the catalog says hold codes of their own kind."""
+    (``<root>/<dataset>/.../*.parquet`` or a release's ``records/<dataset>.parquet``), but in the columns the
+    catalog says hold codes of their own kind."""
     hits = []
     exempt = _codes_of_their_own_kind()
     for path in sorted(root.rglob("*.parquet")):
