@@ -66,6 +66,11 @@ bench-cli: $(VENV)/.synced
 bench-gx: $(VENV)/.synced
 	$(PY) bench/gx_vs_sql.py --pandas-rows 2000000
 
+## Prepare a release to the credit website from 10 million clean records vs one DuckDB scan of them (bench/publication_vs_scan.md).
+.PHONY: bench-publication
+bench-publication: $(VENV)/.synced
+	$(PY) bench/publication_vs_scan.py
+
 ## Render the latest quality report (data/reports/latest.html) to data/reports/latest.png with headless Chromium.
 REPORTS = $(abspath $(or $(CREDIT_DATA_DIR),data))/reports
 CHROMIUM ?= chromium

@@ -61,6 +61,10 @@ for _path in (PROJECT_ROOT, BENCH_DIR):
 
 from ingest_vs_copy import PLACES, TimingConnection, _vm_hwm_mib, build_pools, top_operators  # noqa: E402
 
+from transforms.masking import _PHONE_SUSPECT, _SUSPECT  # noqa: E402  (scrub_public_texts' own prefilter)
+
+SUSPECT = f"{_SUSPECT}|{_PHONE_SUSPECT}"
+
 DATASET = "admin_penalty"
 REPAIR_DATASET = "credit_repair"
 RATIO_TARGET = 3.0
@@ -70,7 +74,7 @@ GENERATOR_VERSION = 1  # bump when the generated data changes: a kept root is th
 META_NAME = "bench-meta.json"
 FIRST_RECEIVED, LAST_RECEIVED = date(2023, 2, 20), date(2026, 11, 25)
 MD_PATH = BENCH_DIR / "publication_vs_scan.md"
-MD_START, MD_END = "<!-- results:start -->", "<!-- results:end -->"
+MD_START = "<!-- results: bench/publication_vs_scan.py puts each new run here, above the earlier ones -->"
 
 # Departments that send 行政处罚 (catalog), the prefix of their decision numbers, and their penalties:
 # (违法行为类型, 违法事实, 处罚依据, 处罚类别 joined by |, fine range in 万元, weight, extra), where extra is
@@ -554,15 +558,52 @@ def child_profile(args) -> dict:
     publication.connect, publication.write_query = connect, write_query
     explain = None
     if not args.no_explain:
-        explain = profile_records_sql(settings, catalog, date.fromisoformat(args.as_of), Path(args.root))
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        explain = profile_records_sql(settings, catalog, date.fromisoformat(args.as_of), Path(args.root), variants)
     return {"wall": wall, "records": args.records, "steps": steps, **failure,
             "statements": [s for s in statements if s[1] >= 0.5], "statements_total": sum(s for _, s in cons[0].log),
             "rss_after_prepare_mib": rss_prepare, "explain": explain}
 
 
-def profile_records_sql(settings, catalog, as_of: date, root: Path) -> dict:
-    """The records query of admin_penalty: materialized under the JSON profiler, then variants timed
-    (the window alone; without scrub_public) to tell which part costs what."""
+VARIANTS = {  # name: what it measures (see profile_records_sql)
+    "full": "records query as prepare_release runs it (CREATE TEMP TABLE AS), JSON-profiled",
+    "no_window": "same, without the latest-copy window (QUALIFY row_number() ... = 1 dropped)",
+    "no_scrub": "same, scrub_public(x) replaced by x",
+    "neither": "same, without the window and without scrub_public",
+    "counted": "records query aggregated (count, sum of content_hash lengths), not materialized",
+    "latest": "the latest-copy CTE alone: the window over every clean column, materialized",
+    "narrow": "the latest-copy window over (record_key, batch_id, source_row) only, materialized",
+    # Proposals (same rows as "full", checked by --check-variants): not in the project code.
+    "keyed": "proposal: the window over (batch_id, source_row) only, the wide rows semi-joined to it",
+    "guarded": "proposal: scrub_public(x) only where DuckDB's regexp_matches(x, the UDF's own prefilter)",
+    "keyed_guarded": "proposals keyed + guarded together",
+}
+
+
+def keyed_dedup(sql: str) -> str:
+    """The records query with its latest-copy window over the keys only: ``keep`` numbers (batch_id,
+    source_row) and the wide clean rows are semi-joined to it, so the window sorts 2 columns, not 35."""
+    latest = sql.split("WITH latest AS (", 1)[1].split("\n), exits AS (")[0]
+    select, rest = latest.split("\n    FROM ", 1)
+    from_where, qualify = rest.split("\n    QUALIFY ", 1)
+    source, where = from_where.split("\n    WHERE ", 1)
+    keep = f"\n    SELECT c.batch_id, c.source_row\n    FROM {from_where}\n    QUALIFY {qualify}"
+    wide = (f"{select}\n    FROM {source} SEMI JOIN keep k ON k.batch_id = c.batch_id AND k.source_row = c.source_row"
+            f"\n    WHERE {where}")
+    return sql.replace(f"WITH latest AS ({latest}", f"WITH keep AS ({keep}\n), latest AS ({wide}", 1)
+
+
+def guarded_scrub(sql: str) -> str:
+    """The records query calling the Python UDF only on texts its own prefilter would pass (same result)."""
+    def guarded(m: re.Match[str]) -> str:
+        return f"CASE WHEN regexp_matches({m[1]}, $suspect) THEN scrub_public({m[1]}) ELSE {m[1]} END"
+
+    return re.sub(r'scrub_public\((r\."[A-Z_0-9]+")\)', guarded, sql)
+
+
+def profile_records_sql(settings, catalog, as_of: date, root: Path, variants: list[str], check: bool = False) -> dict:
+    """The records query of admin_penalty and variants of it (VARIANTS), each materialized like
+    prepare_release does and timed, to tell what costs what."""
     from datetime import datetime as dt
     from datetime import timedelta
 
@@ -576,32 +617,63 @@ def profile_records_sql(settings, catalog, as_of: date, root: Path) -> dict:
     install_publication_functions(con)
     sql, params = records_sql(catalog, dataset)
     bind = params | {"as_of": as_of, "cutoff": dt.combine(as_of + timedelta(days=1), dt.min.time(), CITY_TZ)}
-    out: dict = {}
-
-    def run(label: str, query: str, profile: Path | None = None) -> None:
+    latest = sql.split("), exits AS (")[0].replace("WITH latest AS (", "", 1)
+    key = latest.split(" AS record_key", 1)[0].split("SELECT ", 1)[1]
+    queries = {
+        "full": sql,
+        "no_window": re.sub(r"\n\s*QUALIFY [^\n]*", "", sql),
+        "no_scrub": sql.replace("scrub_public(", "("),
+        "neither": re.sub(r"\n\s*QUALIFY [^\n]*", "", sql).replace("scrub_public(", "("),
+        "counted": f"SELECT count(*) AS n, sum(length(content_hash)) AS h FROM ({sql})",
+        "latest": latest,
+        "narrow": re.sub(r"SELECT .*?\n(\s*FROM)", f"SELECT {key} AS record_key, c.batch_id, c.source_row\n\\1",
+                         latest, count=1, flags=re.S),
+        "keyed": keyed_dedup(sql),
+        "guarded": guarded_scrub(sql),
+        "keyed_guarded": guarded_scrub(keyed_dedup(sql)),
+    }
+    bind["suspect"] = SUSPECT
+    out: dict = {"seconds": {}, "top_operators": None}
+    if check:  # every variant that should give the same rows as the records query does
+        used = {k: v for k, v in bind.items() if re.search(rf"\${k}\b", sql)}
+        con.execute(f"CREATE OR REPLACE TEMP TABLE bench_expected AS {sql}", used)
+        for name in ("no_scrub", "keyed", "guarded", "keyed_guarded"):
+            query = queries[name]
+            used = {k: v for k, v in bind.items() if re.search(rf"\${k}\b", query)}
+            differ = con.execute(
+                f"SELECT (SELECT count(*) FROM (FROM bench_expected EXCEPT ALL ({query}))) + "
+                f"(SELECT count(*) FROM (({query}) EXCEPT ALL FROM bench_expected))", used).fetchone()[0]
+            out.setdefault("check", {})[name] = differ
+            print(f"    {name}: {differ} rows differ from the records query", flush=True)
+        con.execute("DROP TABLE bench_expected")
+    for name in variants:
+        query = queries[name]
+        profile = root / "records_profile.json" if name == "full" else None
         if profile:
             con.execute("PRAGMA enable_profiling = 'json'")
             con.execute(f"PRAGMA profiling_output = '{profile}'")
         used = {k: v for k, v in bind.items() if re.search(rf"\${k}\b", query)}
         t = time.perf_counter()
         con.execute(f"CREATE OR REPLACE TEMP TABLE bench_records AS {query}", used)
-        out[label] = time.perf_counter() - t
+        out["seconds"][name] = time.perf_counter() - t
         if profile:
             con.execute("PRAGMA disable_profiling")
+            out["top_operators"] = top_operators(profile, 12)
         con.execute("DROP TABLE bench_records")
-        print(f"    {label}: {out[label]:.1f} s", flush=True)
-
-    profile = root / "records_profile.json"
-    run("records query (profiled)", sql, profile)
-    out["top_operators"] = top_operators(profile, 12)
-    run("records query", sql)
-    run("records query, scrub_public replaced by identity", sql.replace("scrub_public(", "("))
-    latest = sql.split("), exits AS (")[0].replace("WITH latest AS (", "", 1)
-    run("latest-copy window alone (row_number over record_key)", latest)
-    no_window = latest.split("QUALIFY")[0]
-    run("clean rows joined with batches, no window", no_window)
+        print(f"    {out['seconds'][name]:7.1f} s  {name}: {VARIANTS[name]}", flush=True)
     con.close()
     return out
+
+
+def child_explain(args) -> dict:
+    from foundation.catalog import get_catalog
+    from foundation.settings import get_settings
+
+    t0 = time.perf_counter()
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    explain = profile_records_sql(get_settings(), get_catalog(), date.fromisoformat(args.as_of), Path(args.root),
+                                  variants, check=args.check_variants)
+    return {"wall": time.perf_counter() - t0, "records": args.records, "explain": explain}
 
 
 def child_build(args) -> dict:
@@ -611,14 +683,16 @@ def child_build(args) -> dict:
 
 
 CHILDREN = {"build": child_build, "scan": child_scan, "prepare": child_prepare, "second": child_prepare,
-            "approve": child_approve, "profile": child_profile}
+            "approve": child_approve, "profile": child_profile, "explain": child_explain}
 
 
 def run_child(kind: str, args, extra: list[str] | None = None) -> dict:
     """Run one measurement in a fresh interpreter; peak RSS and CPU time from wait4."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--root", str(args.root),
            "--records", str(args.records), "--threads", str(args.threads), "--memory-limit", args.memory_limit,
-           "--as-of", args.as_of, "--seed", str(args.seed), *(extra or [])]
+           "--as-of", args.as_of, "--seed", str(args.seed), "--variants", args.variants, *(extra or [])]
+    if args.no_explain:
+        cmd.append("--no-explain")
     return _wait(kind, cmd, args)
 
 
@@ -714,9 +788,15 @@ def report_table(rows: dict, pairs: list[float], records: int) -> list[str]:
 
 def markdown(args, meta: dict, rows: dict, pairs: list[float], profile: dict | None, started: str) -> str:
     ratio = statistics.median(pairs) if pairs else None
-    out = [f"### {started[:16].replace('T', ' ')} UTC: {args.records:,} records, "
-           + (f"prepare/scan ×{ratio:.2f} ({'target met' if ratio <= RATIO_TARGET else 'target NOT met'})"
-              if ratio else "no ratio"), "",
+    prep = rows.get("prepare", {})
+    if ratio and prep.get("failed") == prep.get("n"):
+        verdict = f"prepare FAILED in every run, after ×{ratio:.1f} the scan's time: target NOT met"
+    elif ratio:
+        verdict = f"prepare/scan ×{ratio:.2f} ({'target met' if ratio <= RATIO_TARGET else 'target NOT met'})"
+    else:
+        verdict = "no ratio"
+    out = [f"### {started[:16].replace('T', ' ')} UTC: {args.records:,} records, memory_limit {args.memory_limit}, "
+           + verdict, "",
            f"Command: `{args.command}`  ",
            f"Machine: {os.cpu_count()} cores, {_mem_gib():.0f} GiB RAM, Python {platform.python_version()}, "
            f"DuckDB {_version('duckdb')}, pyarrow {_version('pyarrow')}; warehouse settings threads = "
@@ -748,11 +828,12 @@ def markdown(args, meta: dict, rows: dict, pairs: list[float], profile: dict | N
             out.append(f"| `{label.replace('|', '/')}` | {seconds:.1f} |")
         ex = profile["explain"]
     if profile and ex:
-        out += ["", "Records query of admin_penalty alone and variants:", "", "| query | s |", "|---|---:|"]
-        out += [f"| {k} | {v:.1f} |" for k, v in ex.items() if isinstance(v, float)]
-        out += ["", "Costliest operators of the records query (thread-seconds):", "", "| s | operator | what |",
-                "|---:|---|---|"]
-        out += [f"| {s:.1f} | {name} | {what.replace('|', '/')[:100]} |" for s, name, what in ex["top_operators"]]
+        out += ["", "Records query of admin_penalty alone and variants:", "", "| variant | s |", "|---|---:|"]
+        out += [f"| `{k}`: {VARIANTS[k]} | {v:.1f} |" for k, v in ex["seconds"].items()]
+        if ex["top_operators"]:
+            out += ["", "Costliest operators of the records query (thread-seconds):", "", "| s | operator | what |",
+                    "|---:|---|---|"]
+            out += [f"| {s:.1f} | {name} | {what.replace('|', '/')[:100]} |" for s, name, what in ex["top_operators"]]
     return "\n".join(out) + "\n"
 
 
@@ -767,11 +848,11 @@ def _mem_gib() -> float:
 
 
 def update_md(text: str) -> None:
-    """Put ``text`` first in the results section of bench/publication_vs_scan.md (between the markers)."""
+    """Put ``text`` first in the results section of bench/publication_vs_scan.md (after the start marker;
+    earlier results stay below it)."""
     doc = MD_PATH.read_text(encoding="utf-8")
     head, rest = doc.split(MD_START, 1)
-    _, tail = rest.split(MD_END, 1)
-    MD_PATH.write_text(f"{head}{MD_START}\n\n{text}\n{MD_END}{tail}", encoding="utf-8")
+    MD_PATH.write_text(f"{head}{MD_START}\n\n{text}{rest}", encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- main
@@ -799,6 +880,10 @@ def main() -> None:
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--release", help=argparse.SUPPRESS)
     parser.add_argument("--no-explain", action="store_true", help="profile run: skip the records-query variants")
+    parser.add_argument("--check-variants", action="store_true",
+                        help="explain run: first check that the proposals give the records query's rows")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="profile run: the records-query variants to time (default: all): " + ", ".join(VARIANTS))
     args = parser.parse_args()
 
     if args.child:
