@@ -47,6 +47,9 @@ app.add_typer(expectations_app, name="expectations")
 publish_app = typer.Typer(no_args_is_help=True, help="Releases to the credit website (信用网站): prepare, review, "
                                                       "approve or reject.")
 app.add_typer(publish_app, name="publish")
+from credit.cli_scoring import score_app  # noqa: E402 (its commands import this module's helpers when run)
+
+app.add_typer(score_app, name="score")
 
 
 class _Console:

@@ -170,6 +170,45 @@ class Repairs(_Model):
         return [self.dataset_field, self.document_field, self.kind_field, self.date_field]
 
 
+Polarity = Literal["negative", "positive", "neutral"]
+
+
+class CreditFacts(_Model):
+    """How a dataset's rows enter the credit-records mart (``mart.credit_records``, warehouse/credit_records.py).
+
+    - ``record``: one fact per record (its latest copy): ``polarity``, overridden per record kind by
+      ``polarity_by_kind`` (e.g. an inspection is neutral unless 不合格); ``kind_field`` gives the
+      record kind, ``date_field`` the decision date (default: the publication block's). Datasets
+      with a publication block carry its status (published, repaired, expired, ...) and severity;
+    - ``register``: one fact per registered subject: ``kind_field`` its status (登记状态),
+      ``date_field`` its founding date (成立日期);
+    - ``payment``: one ``arrears`` fact per subject and month in arrears (a row of the month with
+      ``arrears_field`` in ``arrears_values``) and one ``on_time_streak`` fact per subject: the months
+      reported since its last month in arrears. ``month_field`` is a date or ``YYYY-MM`` text.
+    """
+
+    fact: Literal["record", "register", "payment"] = "record"
+    polarity: Polarity = "neutral"
+    polarity_by_kind: dict[str, Polarity] = {}
+    kind_field: str | None = None
+    date_field: str | None = None
+    month_field: str | None = None
+    arrears_field: str | None = None
+    arrears_values: list[str] = []
+
+    @model_validator(mode="after")
+    def _complete(self) -> CreditFacts:
+        needs = {"record": [], "register": ["kind_field", "date_field"],
+                 "payment": ["month_field", "arrears_field", "arrears_values"]}[self.fact]
+        for name in needs:
+            if not getattr(self, name):
+                raise ValueError(f"fact '{self.fact}' needs '{name}'")
+        return self
+
+    def fields(self) -> list[str]:
+        return [c for c in (self.kind_field, self.date_field, self.month_field, self.arrears_field) if c]
+
+
 class Dataset(_Model):
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     name_zh: str
@@ -181,6 +220,7 @@ class Dataset(_Model):
     delivery: Delivery | None = None  # periodic feeds: cadence, deadline, first period (missing-feed detection)
     publication: Publication | None = None  # published on the credit website, and how (公示)
     repairs: Repairs | None = None  # this dataset withdraws records of others (信用修复)
+    credit: CreditFacts | None = None  # what it contributes to the credit-records mart (scoring)
     code_error_threshold: Annotated[float, Field(ge=0, le=1)] = 0.0001
     inbox_patterns: Annotated[list[str], Field(min_length=1)]
     key_fields: Annotated[list[str], Field(min_length=1)]
@@ -351,6 +391,10 @@ def _check_dataset(path: Path, ds: Dataset, departments: dict, rules: Publicatio
             fail(f"publication.list_severity: '{ds.publication.list_severity}' is not a class of publication.yaml")
     if ds.repairs:
         refs["repairs"] = ds.repairs.fields()
+    if ds.credit:
+        refs["credit"] = ds.credit.fields()
+        if ds.credit.fact == "record" and not (ds.credit.date_field or ds.publication):
+            fail("credit: a record dataset without a publication block needs 'date_field'")
     for where, fields in refs.items():
         for code in fields:
             if code not in seen:

@@ -1,6 +1,7 @@
 """Render docs/parquet-contract.md from the catalog: the schema downstream systems rely on.
 
-Covers every dataset's clean layer and the scorecard mart (warehouse/scorecard.py).
+Covers every dataset's clean layer, the publication snapshots, the scorecard mart (warehouse/scorecard.py)
+and the credit mart: facts, scores with their explanation lines, credit warnings (docs/scoring.md).
 
 The document is generated, and a test fails when the committed copy differs, so the
 contract cannot drift from what the export writes.
@@ -161,4 +162,109 @@ def render_contract(catalog: Catalog) -> str:
     parts.append(_SCORECARD)
     for name, sql_type, meaning in SCORECARD_COLUMNS:
         parts.append(f"| `{name}` | {_TYPE_DOC[sql_type]} | {meaning} |\n")
+    parts.append(_CREDIT_MART)
+    for file_name, columns in CREDIT_MART_FILES.items():
+        parts.append(f"\nColumns of `{file_name}`:\n\n| column | type | meaning |\n|---|---|---|\n")
+        for name, arrow_type, meaning in columns:
+            parts.append(f"| `{name}` | {arrow_type} | {meaning} |\n")
     return "".join(parts)
+
+
+_CREDIT_MART = """
+## Credit mart — 信用记录、信用评价、信用预警 (facts, scores, warnings)
+
+```
+mart/credit_records/as_of=<YYYY-MM-DD>/credit_records.parquet   every fact of every subject as of that day
+mart/scores/run_id=<run id>/scores.parquet                     a score run: one row per subject scored
+mart/scores/run_id=<run id>/score_lines.parquet                the explanation: the lines of each score
+mart/credit_warnings/as_of=<YYYY-MM-DD>/credit_warnings.parquet the credit-warning list of that day
+```
+
+Under `<data root>/mart/`, written by `credit score run` and the DAG `credit_scoring` (docs/scoring.md).
+Each file is written under a hidden name and renamed into place whole; a day's facts and warning list
+are replaced when that day is run again, a run's files never change. A run id is
+`<as-of YYYYMMDD>-<model id>-<NN>`. These files are restricted (authorized use): they hold payment
+facts and scores computed from authorized data, never a resident ID (natural persons appear only as
+`P:<sha256>` keys and are not scored), and are not for the public website.
+A subject's `score` equals the sum of its lines' `points`.
+"""
+
+_FACT_MEANINGS = [
+    ("as_of", "date32", "the day the facts stand as of (batches received by the end of it)"),
+    ("record_id", "string", "stable id: md5 of dataset, 决定书文号 and subject (records); of dataset, subject "
+                            "and month (arrears)"),
+    ("subject_key", "string", "the subject's USCC; `P:<sha256>` natural person; `N:<md5 of name>` unidentified"),
+    ("dataset_id", "string", "catalog dataset"),
+    ("fact_kind", "string", "`record`, `register`, `arrears` or `on_time_streak`"),
+    ("record_kind", "string", "the record's kind (处罚类别, 奖励类别, 检查结果, 登记状态, 修复类别; the month "
+                              "YYYY-MM of payment facts)"),
+    ("polarity", "string", "`negative`, `positive` or `neutral` (catalog `credit` block)"),
+    ("severity", "string", "severity class of publication.yaml (published datasets)"),
+    ("rule_version", "string", "publication rule version governing the record"),
+    ("decided", "date32", "decision date; founding date (register); first day of the month (payments)"),
+    ("published_until", "date32", "last day of publication"),
+    ("status", "string", "publication status (published, expired, repaired, objection, revoked, list_exited, "
+                         "minor_not_published, unclassified, no_rule_version) or `in_effect`"),
+    ("repair_kind", "string", "`repair`, `objection` or `revoked`"),
+    ("repaired_on", "date32", "date of the repair, objection, revocation or list exit"),
+    ("measure", "double", "`on_time_streak`: months reported since the last month in arrears"),
+    ("document", "string", "决定书文号"),
+    ("department", "string", "sending department"),
+    ("batch_id", "string", "source batch (audit.batches)"),
+    ("source_row", "int64", "row in the source file"),
+]
+
+CREDIT_MART_FILES = {
+    "credit_records.parquet": _FACT_MEANINGS,
+    "scores.parquet": [
+        ("run_id", "string", "the score run"),
+        ("model_id", "string", "scoring model (catalogs/scoring/<id>.yaml)"),
+        ("as_of", "date32", "the day scored"),
+        ("subject_key", "string", "the subject's USCC"),
+        ("uscc", "string", "统一社会信用代码"),
+        ("subject_name", "string", "name (register)"),
+        ("score", "double", "points, rounded to 2 decimals"),
+        ("grade", "string", "grade after grade limits (A/B/C/D in the city's models)"),
+        ("grade_by_points", "string", "grade the points alone give"),
+        ("grade_limit_zh", "string", "why the grade is lower than the points give (e.g. 列入严重失信主体名单)"),
+    ],
+    "score_lines.parquet": [
+        ("run_id", "string", "the score run"),
+        ("subject_key", "string", "the subject's USCC"),
+        ("line_no", "int32", "order of the line within the subject"),
+        ("line_kind", "string", "`base`, `fact` (a record that scored), `measure` (a range indicator's value), "
+                                "`not_counted` (0 points, and why), `cap`, `total_bound`"),
+        ("dimension_id", "string", "dimension of the model"),
+        ("indicator_id", "string", "indicator of the model"),
+        ("record_id", "string", "the fact (credit_records.record_id)"),
+        ("dataset_id", "string", "its dataset"),
+        ("document", "string", "its 决定书文号"),
+        ("decided", "date32", "its decision date"),
+        ("status", "string", "its status as of the day"),
+        ("category", "string", "the category scored (severity class, kind or polarity)"),
+        ("age_months", "int32", "full months from the decision date to the day"),
+        ("measure", "double", "`measure`: the value ranged; `cap`: the indicator's points before the cap; "
+                              "`total_bound`: the total before the bounds"),
+        ("raw_points", "double", "points before decay (`fact`), the range's points (`measure`)"),
+        ("factor", "double", "decay factor (`fact`)"),
+        ("points", "double", "what the line adds to the score"),
+        ("note_zh", "string", "why a fact did not count (`not_counted`)"),
+    ],
+    "credit_warnings.parquet": [
+        ("as_of", "date32", "the day of the list"),
+        ("subject_key", "string", "the subject's USCC"),
+        ("uscc", "string", "统一社会信用代码"),
+        ("subject_name", "string", "name"),
+        ("records", "int32", "its unrepaired negative records that day"),
+        ("record_id", "string", "one of them (credit_records.record_id)"),
+        ("dataset_id", "string", "its dataset"),
+        ("document", "string", "its 决定书文号"),
+        ("decided", "date32", "its decision date"),
+        ("severity", "string", "its severity class"),
+        ("rule_version", "string", "the rule version governing it"),
+        ("published_until", "date32", "last day of publication"),
+        ("repairable", "bool", "may be repaired before publication ends"),
+        ("repairable_from", "date32", "from this day (decision date + the class's minimum period)"),
+        ("steps_zh", "list<string>", "what the subject must do (catalogs/credit_warnings.yaml)"),
+    ],
+}

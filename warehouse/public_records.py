@@ -144,10 +144,13 @@ def repairs_sql(catalog: Catalog, params: dict) -> str:
     return " UNION ALL ".join(parts)
 
 
-def records_sql(catalog: Catalog, dataset: Dataset) -> tuple[str, dict]:
+def records_sql(catalog: Catalog, dataset: Dataset, *, for_mart: bool = False) -> tuple[str, dict]:
     """Every record of ``dataset`` as of ``$as_of`` (bind ``$as_of`` DATE and ``$cutoff`` TIMESTAMPTZ, the
     end of that day) with ``status``, the public columns and META_COLUMNS. Needs ``pub_terms``
-    (``register_terms``), the ``scrub_public`` function and the clean views."""
+    (``register_terms``), the ``scrub_public`` function and the clean views.
+
+    ``for_mart``: the credit-records mart's columns instead (MART_COLUMNS: every subject's key, the
+    record kind, repair kind and date, source batch and row; no public text, no ``scrub_public``)."""
     pub = dataset.publication
     if pub is None:
         raise ValueError(f"dataset '{dataset.id}' has no publication rules")
@@ -156,7 +159,8 @@ def records_sql(catalog: Catalog, dataset: Dataset) -> tuple[str, dict]:
     public = public_columns(dataset)
     needed = list(dict.fromkeys([c.code for c in public] + pub.fields()
                                 + (rules.severity_rules[pub.severity_rules].fields() if pub.severity_rules else [])
-                                + ([dataset.subject.uscc_field] if dataset.subject.uscc_field else [])))
+                                + ([dataset.subject.uscc_field] if dataset.subject.uscc_field else [])
+                                + ([kind_field] if (kind_field := _kind_field(dataset)) else [])))
     decided = ident(pub.date_field)
     own_end = ident(pub.end_field) if pub.end_field else "NULL::DATE"
     if pub.basis == "severity":
@@ -198,6 +202,13 @@ def records_sql(catalog: Catalog, dataset: Dataset) -> tuple[str, dict]:
     public_select = ", ".join(f"{expr} AS {ident(code)}" for code, expr in scrubbed.items())
     hashed = ", ".join([f"coalesce(CAST({expr} AS VARCHAR), chr(0))" for expr in scrubbed.values()]
                        + ["coalesce(CAST(r.published_until AS VARCHAR), chr(0))"])
+    final = _mart_select(dataset, doc) if for_mart else f"""SELECT r.status, r.end_disagrees, r.{doc} AS document, r.decided, r.own_end,
+    {public_select},
+    r.record_key, CASE WHEN r.subject_key NOT LIKE 'P:%' THEN r.subject_key END AS subject_key, r.department,
+    r.severity, r.version_id AS rule_version, r.decided AS published_from, r.published_until,
+    md5(concat_ws(chr(31), {hashed})) AS content_hash
+FROM r
+"""
     sql = f"""
 WITH latest AS ({_latest_rows(dataset, needed)}
 ), exits AS ({exits}
@@ -209,12 +220,13 @@ WITH latest AS ({_latest_rows(dataset, needed)}
     SELECT document, uscc, name_key(name) AS name_key, kind, min(repaired_on) AS repaired_on
     FROM ({repairs}) WHERE dataset_id = $dataset_id GROUP BY ALL
 ), matched AS (  -- a repair names the record by document number and subject (code, else name)
-    SELECT e.record_key, arg_min(rp.kind, rp.repaired_on) AS repair_kind
+    SELECT e.record_key, arg_min(rp.kind, rp.repaired_on) AS repair_kind, min(rp.repaired_on) AS repaired_on
     FROM entries e JOIN repaired rp ON rp.document = e.{doc}
     WHERE rp.uscc = e.uscc_ OR ((rp.uscc IS NULL OR e.uscc_ IS NULL) AND rp.name_key = name_key(e.{name}))
     GROUP BY e.record_key
 ), governed AS (
-    SELECT entries.*, t.version_id, t.publish, t.min_months, t.max_months, t.repairable, matched.repair_kind
+    SELECT entries.*, t.version_id, t.publish, t.min_months, t.max_months, t.repairable, matched.repair_kind,
+        matched.repaired_on
     FROM entries LEFT JOIN matched USING (record_key) LEFT JOIN pub_terms t
       ON t.severity = entries.severity AND {governing} BETWEEN t.eff_from AND t.eff_to
 ), ended AS (
@@ -233,14 +245,27 @@ WITH latest AS ({_latest_rows(dataset, needed)}
         {disagrees} AS end_disagrees
     FROM ended
 )
-SELECT r.status, r.end_disagrees, r.{doc} AS document, r.decided, r.own_end,
-    {public_select},
-    r.record_key, CASE WHEN r.subject_key NOT LIKE 'P:%' THEN r.subject_key END AS subject_key, r.department,
-    r.severity, r.version_id AS rule_version, r.decided AS published_from, r.published_until,
-    md5(concat_ws(chr(31), {hashed})) AS content_hash
-FROM r
+{final}
 """
     return sql, params
+
+
+MART_COLUMNS = ["status", "record_key", "subject_key", "department", "batch_id", "source_row", "document",
+                "decided", "severity", "rule_version", "published_until", "repair_kind", "repaired_on",
+                "record_kind"]
+
+
+def _kind_field(dataset: Dataset) -> str | None:
+    return dataset.credit.kind_field if dataset.credit else None
+
+
+def _mart_select(dataset: Dataset, doc: str) -> str:
+    kind = f"r.{ident(k)}" if (k := _kind_field(dataset)) else "NULL::VARCHAR"
+    return f"""SELECT r.status, r.record_key, r.subject_key, r.department, r.batch_id, r.source_row,
+    r.{doc} AS document, r.decided, r.severity, r.version_id AS rule_version, r.published_until,
+    r.repair_kind, coalesce(r.repaired_on, r.exited_on) AS repaired_on, CAST({kind} AS VARCHAR) AS record_kind
+FROM r WHERE r.status <> 'not_yet'
+"""
 
 
 def repair_check_sql(catalog: Catalog, dataset: Dataset) -> tuple[str, dict]:

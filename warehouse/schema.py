@@ -217,10 +217,94 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: Catalog, settings: Se
     con.execute(GATE_DDL)
     con.execute(EXPECTATION_RESULTS_DDL)
     con.execute(OPERATIONS_DDL)
+    con.execute(SCORING_DDL)
     con.executemany("INSERT INTO ref.dataset_thresholds VALUES (?, ?)",
                     [[d.id, d.code_error_threshold] for d in catalog.datasets.values()])
     for dataset in catalog.datasets.values():
         refresh_views(con, settings, dataset)
+
+
+# The credit-records mart and scoring (warehouse/credit_records.py, warehouse/scoring.py,
+# docs/scoring.md): facts per as-of day, score runs with every subject's score and the lines that
+# make it up (the explanation: the lines of a subject add up to its score).
+SCORING_DDL = """
+CREATE SCHEMA IF NOT EXISTS mart;
+CREATE TABLE IF NOT EXISTS mart.credit_records (
+    as_of DATE NOT NULL,
+    record_id VARCHAR NOT NULL,       -- stable across days: dataset + document + subject (records)
+    subject_key VARCHAR NOT NULL,
+    dataset_id VARCHAR NOT NULL,
+    fact_kind VARCHAR NOT NULL,       -- record | register | arrears | on_time_streak
+    record_kind VARCHAR,              -- the record's kind (处罚类别, 奖励类别, 登记状态, the month in arrears)
+    polarity VARCHAR NOT NULL,        -- negative | positive | neutral (catalog)
+    severity VARCHAR,                 -- publication.yaml class (published datasets)
+    rule_version VARCHAR,
+    decided DATE,                     -- decision date (founding date, month)
+    published_until DATE,
+    status VARCHAR NOT NULL,          -- publication status, or in_effect
+    repair_kind VARCHAR,              -- repair | objection | revoked
+    repaired_on DATE,                 -- repair / objection / revocation / list exit date
+    measure DOUBLE,                   -- on_time_streak: months reported since the last month in arrears
+    document VARCHAR,
+    department VARCHAR,
+    batch_id VARCHAR,
+    source_row BIGINT
+);
+CREATE TABLE IF NOT EXISTS mart.score_runs (
+    run_id VARCHAR PRIMARY KEY,
+    model_id VARCHAR NOT NULL,
+    as_of DATE NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL,
+    subjects BIGINT NOT NULL,
+    facts BIGINT NOT NULL,
+    triggered_by VARCHAR
+);
+CREATE TABLE IF NOT EXISTS mart.scores (
+    run_id VARCHAR NOT NULL,
+    subject_key VARCHAR NOT NULL,
+    score DOUBLE NOT NULL,
+    grade VARCHAR NOT NULL,
+    grade_by_points VARCHAR NOT NULL, -- before grade limits
+    grade_limit_zh VARCHAR            -- why the grade is lower than the points give
+);
+CREATE TABLE IF NOT EXISTS mart.score_lines (
+    run_id VARCHAR NOT NULL,
+    subject_key VARCHAR NOT NULL,
+    line_no INTEGER NOT NULL,
+    line_kind VARCHAR NOT NULL,       -- base | fact | measure | not_counted | cap | total_bound
+    dimension_id VARCHAR,
+    indicator_id VARCHAR,
+    record_id VARCHAR,
+    dataset_id VARCHAR,
+    document VARCHAR,
+    decided DATE,
+    status VARCHAR,
+    category VARCHAR,                 -- the category scored (severity, kind, polarity)
+    age_months INTEGER,
+    measure DOUBLE,
+    raw_points DOUBLE,
+    factor DOUBLE,
+    points DOUBLE NOT NULL,
+    note_zh VARCHAR
+);
+-- One credit-warning list per as-of day (warehouse/credit_warnings.py): a row per subject and record.
+CREATE TABLE IF NOT EXISTS mart.credit_warnings (
+    as_of DATE NOT NULL,
+    subject_key VARCHAR NOT NULL,
+    records INTEGER NOT NULL,         -- the subject's unrepaired negative records that day
+    record_id VARCHAR NOT NULL,
+    dataset_id VARCHAR NOT NULL,
+    document VARCHAR,
+    decided DATE,
+    severity VARCHAR,
+    rule_version VARCHAR,
+    published_until DATE,
+    repairable BOOLEAN,               -- may be repaired before its publication ends
+    repairable_from DATE,             -- decision date + the class's minimum period
+    steps_zh VARCHAR[] NOT NULL       -- what the subject must do
+);
+"""
 
 
 PUBLISH_DDL = """
