@@ -44,13 +44,17 @@ months, a corrected re-send and a template switch; penalties of a designed sever
 text in valid rows, and the irregular feeds of the serious-dishonesty list and of credit repairs;
 the truth adds ``period`` / ``month`` to ``files.csv`` and ``timeliness.csv``, and
 ``deliveries.csv``, ``quality_design.csv``, ``publication.csv`` (what the credit website shows as of
-``PUBLICATION_AS_OF`` under each governing choice) and ``repairs.csv``. Its modules:
+``PUBLICATION_AS_OF`` under each governing choice), ``repairs.csv``, ``register.csv`` and
+``payments.csv`` (the designed rows and their outcome), and ``scores.csv`` / ``warnings.csv`` (every
+registered subject's score and grade under the model in force, and the credit-warning list, as of
+that day, computed from the designed facts, not by the engine). Its modules:
 ``history_calendar`` (periods, deadlines, submission times), ``history_plan`` (series, deliveries,
 file names), ``history_register`` (the register month by month), ``history_quality`` (designs and
 defect plans), ``history_payments`` and ``history_rows`` (the rows of a file), ``history_severity``
 (the penalties' classes), ``history_attacks`` (attacker text), ``history_lists`` and
 ``history_repairs`` (the list and repair feeds), ``history_xlsx`` (workbooks), ``history_truth`` and
-``history_publication`` (the truth tables), ``history`` (``generate_history`` / ``main``;
+``history_publication`` (the truth tables), ``history_scoring`` (the scoring truth), ``history``
+(``generate_history`` / ``main``;
 ``python -m sample_city.history DATA_ROOT``).
 
 The public names below load their module on first use, so ``import sample_city`` stays cheap.

@@ -6,8 +6,9 @@ or the command line (``main``: ``python -m sample_city.history DATA_ROOT [--seed
 Out: ``<data_root>/inbox/<department>/<file>`` (one file per expected department x dataset x
 period, mtime = submission time, Asia/Shanghai; and the list and repair feeds, sent a few times a
 year), ``<data_root>/truth/`` (``files.csv``, ``defects.csv``, ``timeliness.csv``,
-``deliveries.csv``, ``quality_design.csv``, ``publication.csv``, ``repairs.csv``) and a summary
-dict (files, rows, batches per dataset, deliveries by status, defects by kind, publication).
+``deliveries.csv``, ``quality_design.csv``, ``register.csv``, ``payments.csv``,
+``publication.csv``, ``repairs.csv``, ``scores.csv``, ``warnings.csv``) and a summary dict
+(files, rows, batches per dataset, deliveries by status, defects by kind, publication, scores).
 
 The plan (``history_plan``) gives the series and their deliveries; each file's rows come from
 its snapshot template (``history_rows``, ``history_payments``) over the register as it stood
@@ -18,7 +19,9 @@ office hours) except about half the departments' deliveries of the holiday perio
 working days late. Penalties get their designed classes (``history_severity``) before their
 defects and, one file in five, attacker text in a valid row after them (``history_attacks``);
 every published record goes to the ``history_publication`` ledger, which judges the repairs
-(``history_repairs``) and the list's events (``history_lists``) and writes the publication truth.
+(``history_repairs``) and the list's events (``history_lists``) and writes the publication truth;
+every register and payment row to ``register.csv`` / ``payments.csv``. From those truth tables
+``history_scoring`` computes the credit scores and the warning list as of the same day.
 Same seed -> byte-identical files: dates are fixed, never today's, and every random choice comes
 from ``random.Random(f"{seed}/history/...")``.
 """
@@ -49,14 +52,16 @@ from sample_city.history_calendar import (
     workday_on_or_after,
 )
 from sample_city.history_lists import list_feeds
+from sample_city.history_payments import payment_truth, supersede
 from sample_city.history_plan import RESENT, Delivery, check_range, file_name, plan_deliveries, plan_series
 from sample_city.history_publication import Ledger, publication_summary
 from sample_city.history_quality import RESENT_FIRST_MULTIPLIER, design_rows, multiplier, scaled_plan
 from sample_city.history_register import Register
 from sample_city.history_repairs import EXPECTED, repair_feeds
 from sample_city.history_rows import RowMaker, effective_spec
+from sample_city.history_scoring import write_scoring_truth
 from sample_city.history_severity import PenaltyDesigner
-from sample_city.history_truth import delivery_row, period_columns, write_history_truth
+from sample_city.history_truth import delivery_row, period_columns, register_truth, write_history_truth
 from sample_city.history_xlsx import write_xlsx
 from sample_city.rows import Feed, Row
 from sample_city.timeliness import timeliness_truth
@@ -204,6 +209,8 @@ def generate_history(
     files = _Files(register, deliveries, seed, entities, designer)
     ledger = Ledger(catalog, designer.designs)
     file_rows, defect_rows, timeliness_rows, delivery_rows = [], [], [], []
+    register_rows: list[dict] = []
+    payment_rows: list[dict] = []
     kinds: Counter[str] = Counter()
     for d in deliveries:
         s, period = d.series, d.period
@@ -222,6 +229,14 @@ def generate_history(
         file_rows.append(file_row | period_columns(period))
         timeliness_rows.append(timeliness_truth(feed) | period_columns(period))
         defect_rows += feed_defects
+        credit = s.dataset.credit
+        if credit is not None and credit.fact == "register":
+            register_rows += register_truth(feed)
+        elif credit is not None and credit.fact == "payment":
+            paid = payment_truth(feed, period, d.kind == "resent")
+            if d.kind == "resent":
+                supersede(payment_rows, paid)
+            payment_rows += paid
         kinds.update(x["defect"] for x in feed_defects)
         delivery_rows.append(
             delivery_row(s.department, s.dataset.id, period, due, feed.path, feed.submitted_at, d.kind == "resent")
@@ -231,8 +246,10 @@ def generate_history(
     file_rows += extra_files
     timeliness_rows += extra_timeliness
     designs = design_rows(sorted({s.department for s in series}), first_p, last_p)
-    write_history_truth(data_root / "truth", file_rows, defect_rows, timeliness_rows, delivery_rows, designs)
+    write_history_truth(data_root / "truth", file_rows, defect_rows, timeliness_rows, delivery_rows, designs,
+                        register_rows, payment_rows)
     published = ledger.write(data_root / "truth")
+    scores = write_scoring_truth(data_root / "truth", catalog)
     return {
         "first": first_p.label,
         "last": last_p.label,
@@ -245,6 +262,7 @@ def generate_history(
         "deliveries": dict(sorted(Counter(r["status"] for r in delivery_rows).items())),
         "defects_by_kind": dict(sorted(kinds.items())),
         "publication": publication_summary(published, ledger.repair_rows),
+        "scores": scores,
     }
 
 

@@ -11,6 +11,13 @@ file's month (``2022-05`` -> ``2025-05``; tax dates move by whole years).
 
 Heating bills exist in the heating months only (1-3, 11, 12): the other months reuse one of
 them, relabelled. Social insurance uses the whole year for both departments.
+
+The truth of the payments (``payment_truth``, ``supersede``; ``truth/payments.csv``, for the
+credit scores' arrears and on-time facts): per row written, its subject, month and whether it is
+in arrears as the loader keeps them (the dataset's ``credit`` block: ``month_field``,
+``arrears_field`` in ``arrears_values``), the file's arrival, whether the row is quarantined
+(``expected_outcome``), whether its file is a corrected re-send (``resent``) and whether a
+re-send of its department, dataset and period replaces it (``superseded``).
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ from sample_city.entities import City
 from sample_city.feeds import _build_rows
 from sample_city.feeds_payment import UTILITIES, build_social_insurance
 from sample_city.history_plan import Series
+from sample_city.history_publication import loaded_value
 from sample_city.history_register import Register
-from sample_city.rows import Row
+from sample_city.rows import Feed, Row
 from transforms.periods import Period
 
 TEMPLATE_YEAR = 2022
@@ -39,6 +47,10 @@ MONTH_FIELD = {
     "utility_payment": "ZDYF",
 }
 SUBJECT_FIELD = {"tax_payment": "NSRSBH"}  # else TYSHXYDM
+PAYMENTS_COLUMNS = [
+    "dataset_id", "department", "file", "row", "period", "received", "uscc", "month", "arrears",
+    "expected_outcome", "resent", "superseded",
+]
 
 
 def _shift_years(iso: str, years: int) -> str:
@@ -111,3 +123,44 @@ class Payments:
         else:
             values[MONTH_FIELD[series.dataset.id]] = f"{year}-{month:02d}"
         return Row(values=values, entity=row.entity)
+
+
+def payment_truth(feed: Feed, period: Period, resent: bool) -> list[dict]:
+    """The ``payments.csv`` rows of a payment feed (1-based rows, as ``defects.csv``): each row's
+    subject, month (``YYYY-MM`` of the month field; '' when unreadable, on quarantined rows only)
+    and ``arrears`` (true / false) as loaded."""
+    ds = feed.dataset
+    credit = ds.credit
+    assert credit is not None and credit.fact == "payment" and credit.month_field and credit.arrears_field
+    assert ds.subject.uscc_field is not None and feed.submitted_at is not None
+    out = []
+    for number, row in enumerate(feed.rows, start=1):
+        quarantined = feed.rejected or (row.defect is not None and row.defect.outcome == "quarantine")
+        month = str(loaded_value(row, credit.month_field) or "")[:7]
+        valid_month = len(month) == 7 and month[4] == "-" and month[:4].isdigit() and month[5:].isdigit()
+        out.append({
+            "dataset_id": ds.id, "department": feed.department, "file": feed.path, "row": number,
+            "period": period.label, "received": feed.submitted_at.isoformat(),
+            "uscc": str(loaded_value(row, ds.subject.uscc_field) or ""),
+            "month": month if valid_month else "",
+            "arrears": _flag(str(loaded_value(row, credit.arrears_field) or "") in credit.arrears_values),
+            "expected_outcome": "quarantine" if quarantined else "loaded",
+            "resent": _flag(resent), "superseded": "false",
+        })
+    return out
+
+
+def supersede(rows: list[dict], resend: list[dict]) -> None:
+    """Mark the rows of ``rows`` that the re-sent file's rows ``resend`` replace: the other files of
+    its department, dataset and period."""
+    if not resend:
+        return
+    first = resend[0]
+    for r in rows:
+        if ((r["dataset_id"], r["department"], r["period"]) == (first["dataset_id"], first["department"],
+                                                              first["period"]) and r["file"] != first["file"]):
+            r["superseded"] = "true"
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"

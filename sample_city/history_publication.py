@@ -10,11 +10,15 @@ design's, never the catalog's severity rules run again). Out, under ``<data_root
   fixed-basis datasets, list entries): its class and rule versions, CF_GSJZQ and whether it
   disagrees with the rules, the exclusive end of publication under each governing choice, the
   earliest valid withdrawal under ``decision_date`` (``repair_kind`` / ``repair_date`` /
-  ``repair_source``, whatever its date), whether the row is quarantined, and published / reason
-  as of ``PUBLICATION_AS_OF`` under ``decision_date`` and ``publication_date`` governing;
+  ``repair_source``, whatever its date), whether the row is quarantined, published / reason
+  as of ``PUBLICATION_AS_OF`` under ``decision_date`` and ``publication_date`` governing, and
+  ``kind``: the record's kind as loaded (the raw value of the dataset's ``credit.kind_field``,
+  e.g. CF_CFLB, SX_MDLB, JC_LB; '' when the dataset names none), for the credit scores;
 * ``repairs.csv``: one row per repair row sent, the design behind it and the expected outcome
   under the catalog's governing (``expected_outcome`` / ``expected_reason``) and under the
-  other (``*_publication``: minimum and repairability of the version in force on the as-of day).
+  other (``*_publication``: minimum and repairability of the version in force on the as-of day),
+  the day its file arrived (``received``) and its XF_LB as written (``credit_kind``: 信用修复 /
+  异议成立 / 决定撤销, the kind of its fact in the credit records).
 
 The rules, plainly: the governing version is the one in force on the decision date
 (``decision_date``) or on the as-of day (``publication_date``). A ``severity`` record is shown
@@ -51,12 +55,12 @@ PUBLICATION_COLUMNS = [
     "as_of", "dataset_id", "department", "file", "row", "received", "document", "subject_name", "uscc",
     "decided", "severity", "version_decision", "version_publication", "gsjzq", "gsjzq_disagreement",
     "end_decision", "end_publication", "repair_kind", "repair_date", "repair_source", "expected_quarantined",
-    "published_decision", "reason_decision", "published_publication", "reason_publication",
+    "published_decision", "reason_decision", "published_publication", "reason_publication", "kind",
 ]
 REPAIRS_COLUMNS = [
     "file", "row", "department", "target_dataset", "document", "subject_name", "uscc", "kind", "date", "design",
     "target_file", "target_row", "expected_outcome", "expected_reason", "expected_outcome_publication",
-    "expected_reason_publication",
+    "expected_reason_publication", "received", "credit_kind",
 ]
 
 
@@ -110,6 +114,7 @@ class Record:
     end_field: date | None  # CF_GSJZQ / 有效期至 / SX_YXQZ
     max_months: int | None  # fixed basis
     quarantined: bool
+    kind: str  # the raw value of the dataset's credit.kind_field ('' when it names none)
     withdrawals: list[Withdrawal] = field(default_factory=list)
 
 
@@ -130,6 +135,7 @@ class Ledger:
         if ds.id not in self.published or ds.publication is None:
             return
         pub, subject = ds.publication, ds.subject
+        kind_field = ds.credit.kind_field if ds.credit else None
         assert feed.submitted_at is not None
         for number, row in enumerate(feed.rows, start=1):
             quarantined = feed.rejected or (row.defect is not None and row.defect.outcome == "quarantine")
@@ -151,6 +157,7 @@ class Ledger:
                 decided=_day(loaded_value(row, pub.date_field)), severity=severity,
                 end_field=_day(loaded_value(row, pub.end_field)) if pub.end_field else None,
                 max_months=pub.max_months, quarantined=quarantined,
+                kind=str(loaded_value(row, kind_field) or "") if kind_field else "",
             )
             self.records.append(record)
             self.by_document.setdefault((ds.id, document), []).append(record)
@@ -292,6 +299,7 @@ class Ledger:
             "expected_reason": reasons["decision"],
             "expected_outcome_publication": "quarantine" if reasons["publication"] else "loaded",
             "expected_reason_publication": reasons["publication"],
+            "received": feed.submitted_at.date().isoformat(), "credit_kind": v["XF_LB"],
         })
         return reasons[default]
 
@@ -321,6 +329,7 @@ class Ledger:
                 "reason_decision": reasons["decision"],
                 "published_publication": _flag(reasons["publication"] == "published"),
                 "reason_publication": reasons["publication"],
+                "kind": r.kind,
             })
         return out
 

@@ -187,8 +187,8 @@ def test_inbox_holds_the_delivered_files_with_their_submission_times_as_mtime(hi
     in_inbox = {p.relative_to(root / "inbox").as_posix() for p in (root / "inbox").rglob("*") if p.is_file()}
     assert in_inbox == {f["file"] for f in files}
     assert sorted(p.name for p in (root / "truth").iterdir()) == [
-        "defects.csv", "deliveries.csv", "files.csv", "publication.csv", "quality_design.csv", "repairs.csv",
-        "timeliness.csv",
+        "defects.csv", "deliveries.csv", "files.csv", "payments.csv", "publication.csv", "quality_design.csv",
+        "register.csv", "repairs.csv", "scores.csv", "timeliness.csv", "warnings.csv",
     ]
     delivered = {d["file"]: d["submitted_at"] for d in _truth(root, "deliveries.csv") if d["file"]}
     submitted = {t["file"]: t["submitted_at"] for t in _truth(root, "timeliness.csv")}
