@@ -30,8 +30,6 @@ from warehouse.credit_records import mart_dir
 from warehouse.public_records import register_terms
 
 
-
-
 @dataclass(frozen=True)
 class YearGuidance:
     year: int

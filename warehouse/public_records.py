@@ -202,7 +202,8 @@ def records_sql(catalog: Catalog, dataset: Dataset, *, for_mart: bool = False) -
     public_select = ", ".join(f"{expr} AS {ident(code)}" for code, expr in scrubbed.items())
     hashed = ", ".join([f"coalesce(CAST({expr} AS VARCHAR), chr(0))" for expr in scrubbed.values()]
                        + ["coalesce(CAST(r.published_until AS VARCHAR), chr(0))"])
-    final = _mart_select(dataset, doc) if for_mart else f"""SELECT r.status, r.end_disagrees, r.{doc} AS document, r.decided, r.own_end,
+    final = _mart_select(dataset, doc) if for_mart else f"""
+SELECT r.status, r.end_disagrees, r.{doc} AS document, r.decided, r.own_end,
     {public_select},
     r.record_key, CASE WHEN r.subject_key NOT LIKE 'P:%' THEN r.subject_key END AS subject_key, r.department,
     r.severity, r.version_id AS rule_version, r.decided AS published_from, r.published_until,
