@@ -228,7 +228,7 @@ def indicator_points(ind: Indicator, facts: Iterable[Fact], catalog: Catalog, da
                 factor = ind.decay_factor(age_months(f.decided, day)) if f.decided else 1.0
                 total += round(ind.categories[category] * factor, 2)
         return max(-ind.cap, min(ind.cap, total)) if ind.cap is not None else total
-    if not counted:
+    if not counted and ind.measure != "count":  # a count of nothing is 0, and may fall in a range
         return 0.0
     value: float | None
     if ind.measure == "count":

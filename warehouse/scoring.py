@@ -209,6 +209,12 @@ def _score(con: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: date) -> 
                  WHEN 'age_years' THEN floor(arg_max(age_months, decided) / 12) END AS value
         FROM run_facts WHERE by_kind = 'range' AND status_counts AND in_window
         GROUP BY subject_key, indicator_id
+        UNION ALL  -- a count of nothing is 0 (a line only where a range holds for 0)
+        SELECT s.subject_key, i.indicator_id, i.dimension_id, i.ord, i.cap, 0
+        FROM run_subjects s CROSS JOIN score_indicators i
+        WHERE i.by_kind = 'range' AND i.measure_kind = 'count' AND NOT EXISTS (
+            SELECT 1 FROM run_facts f WHERE f.subject_key = s.subject_key AND f.indicator_id = i.indicator_id
+              AND f.status_counts AND f.in_window)
     )
     SELECT subject_key, 'fact' AS line_kind, dimension_id, indicator_id, ord, record_id, dataset_id, document,
         decided, status, category, age_months, NULL::DOUBLE AS measure, raw_points, factor, points, cap,
@@ -224,6 +230,7 @@ def _score(con: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: date) -> 
         NULL, m.value, r.points, NULL, coalesce(r.points, 0), m.cap, NULL
     FROM measured m LEFT JOIN score_ranges r ON r.indicator_id = m.indicator_id AND m.value >= r.low
         AND (r.high IS NULL OR m.value < r.high)
+    WHERE m.value <> 0 OR r.points IS NOT NULL
     """)
     con.execute("""
     CREATE OR REPLACE TEMP TABLE run_caps AS
