@@ -40,6 +40,7 @@ subject has a fact for.
 
 from __future__ import annotations
 
+import calendar
 import csv
 from collections import Counter
 from collections.abc import Iterable
@@ -89,8 +90,17 @@ class Score:
 
 
 def age_months(decided: date, day: date) -> int:
-    """Full months from ``decided`` to ``day`` (2026-01-31 -> 2026-02-28: 0; -> 2026-03-31: 2)."""
-    return (day.year - decided.year) * 12 + (day.month - decided.month) - (1 if day.day < decided.day else 0)
+    """Full months from ``decided`` to ``day``: the most months that, added to ``decided`` (a day missing
+    from the month taking its last day, as publication periods count), do not pass ``day``
+    (2026-01-31 -> 2026-02-27: 0; -> 2026-02-28: 1; 2024-02-29 -> 2025-02-28: 12)."""
+    months = (day.year - decided.year) * 12 + (day.month - decided.month)
+    return months - 1 if _plus_months(decided, months) > day else months
+
+
+def _plus_months(start: date, months: int) -> date:
+    year, month = divmod(start.month - 1 + months, 12)
+    year, month = start.year + year, month + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
 def _day(value: str) -> date | None:

@@ -93,7 +93,10 @@ def _score(facts: list[Fact]) -> tuple[float, str, dict[str, float]]:
 @pytest.mark.unit
 def test_age_is_in_full_months_a_month_counts_once_its_day_is_reached():
     assert age_months(date(2026, 11, 30), D) == 0
-    assert age_months(date(2026, 10, 31), D) == 0  # 30 < 31: not yet a full month
+    assert age_months(date(2026, 10, 31), D) == 1  # a month from 10-31 ends on 11-30, as publication counts
+    assert age_months(date(2026, 10, 31), date(2026, 11, 29)) == 0
+    assert age_months(date(2024, 2, 29), date(2025, 2, 28)) == 12
+    assert age_months(date(2024, 2, 29), date(2025, 2, 27)) == 11
     assert age_months(date(2026, 10, 30), D) == 1
     assert age_months(date(2025, 12, 1), D) == 11
     assert age_months(date(2025, 11, 30), D) == 12

@@ -176,8 +176,10 @@ def _score(con: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: date) -> 
     WHERE as_of = $as_of AND fact_kind = 'register'
       AND (CASE WHEN starts_with(subject_key, 'P:') THEN $persons
                 WHEN starts_with(subject_key, 'N:') THEN false ELSE $entities END)""", bind)
-    # Full months from the decision date to the as-of day.
-    age = ("(date_diff('month', f.decided, $as_of) - CASE WHEN day($as_of) < day(f.decided) THEN 1 ELSE 0 END)")
+    # Full months from the decision date to the as-of day: the most months that, added to the decision date,
+    # do not pass the day (to_months takes a missing day to the month's last, as publication periods count).
+    age = ("(date_diff('month', f.decided, $as_of) - CASE WHEN f.decided + to_months(date_diff('month', f.decided, "
+           "$as_of)) > $as_of THEN 1 ELSE 0 END)")
     con.execute(f"""
     CREATE OR REPLACE TEMP TABLE run_facts AS
     SELECT f.subject_key, f.record_id, f.dataset_id, f.document, f.decided, f.status, f.measure,
