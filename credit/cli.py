@@ -50,6 +50,7 @@ app.add_typer(publish_app, name="publish")
 from credit.cli_scoring import score_app  # noqa: E402 (its commands import this module's helpers when run)
 
 app.add_typer(score_app, name="score")
+app.command("check")(__import__("credit.cli_check", fromlist=["check"]).check)  # credit check (信用核查)
 
 
 class _Console:

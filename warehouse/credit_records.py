@@ -135,7 +135,7 @@ def _record_sql(ds: Dataset) -> tuple[str, dict]:
     params: dict = {"dataset_id": ds.id, "in_effect": IN_EFFECT}
     kind = f"CAST({ident(credit.kind_field)} AS VARCHAR)" if credit.kind_field else "NULL::VARCHAR"
     polarity = _polarity_sql(ds, "record_kind", params)
-    doc = ident(ds.key_fields[0])
+    doc = ident(ds.repairs.document_field if ds.repairs else ds.key_fields[0])  # the record it names (repairs)
     keys = ", ".join(f"coalesce(CAST({ident(k)} AS VARCHAR), '')" for k in ds.key_fields)
     return f"""
     SELECT $as_of AS as_of, md5(concat_ws(chr(31), $dataset_id, {keys})) AS record_id, subject_key,
@@ -144,7 +144,7 @@ def _record_sql(ds: Dataset) -> tuple[str, dict]:
         $in_effect AS status, NULL::VARCHAR AS repair_kind, NULL::DATE AS repaired_on, NULL::DOUBLE AS measure,
         CAST({doc} AS VARCHAR) AS document, department, batch_id, source_row
     FROM (SELECT *, {kind} AS record_kind, {ident(credit.date_field)} AS decided
-          FROM ({_latest(ds, [*ds.key_fields, *credit.fields()])}))
+          FROM ({_latest(ds, [*ds.key_fields, *credit.fields(), *(ds.repairs.fields() if ds.repairs else [])])}))
     WHERE decided <= $as_of""", params
 
 
