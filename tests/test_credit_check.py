@@ -262,7 +262,7 @@ def test_authorized_shows_score_explanation_payments_and_every_record_with_its_s
     assert _records(r) == {
         "admin_penalty": [("record", "罚2026-03", "published"), ("record", "罚2026-01", "published"),
                           ("record", "罚2026-02", "minor_not_published"), ("record", "罚2025-04", "repaired")],
-        "credit_repair": [("record", "行政处罚", "in_effect")],
+        "credit_repair": [("record", "罚2025-04", "in_effect")],
         "tax_payment": [("arrears", "2026-04", "in_effect"), ("arrears", "2026-03", "in_effect"),
                         ("on_time_streak", "2026-06", "in_effect")],
     }
