@@ -280,7 +280,7 @@ def test_authorized_shows_score_explanation_payments_and_every_record_with_its_s
         ("not_counted", "行政处罚：罚2025-04 一般（已信用修复，不再计入评价）", 0.0),
         ("measure", "近12个月欠缴（税费、社保、公积金、水电气暖）：2 条", -2.0),
         ("measure", "连续按时缴纳：2", 0.0),
-        ("fact", "信用修复（履行信用承诺）：行政处罚 信用修复（2025-07-01）", 2.0),
+        ("fact", "信用修复（履行信用承诺）：罚2025-04 信用修复（2025-07-01）", 2.0),
     ]
     assert sum(line.points for line in s.lines) == s.score
     assert s.run_id == latest_run(con, CHECK_DAY)
