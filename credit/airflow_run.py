@@ -3,7 +3,8 @@
 This is how ``make demo`` and the end-to-end tests drive the pipeline: real DAG
 runs recorded in a real metadata database (SQLite under the data root by default),
 without a scheduler. Order: triage, the register (so later datasets can be checked
-against it), then every other ingest DAG.
+against it), then every other ingest DAG, the scoring DAG (it reads what they loaded), then the
+monthly close (it writes the quality report, whose warning section shows the list scoring wrote).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from foundation.settings import PROJECT_ROOT, Settings
 
 REGISTER_FIRST = "credit_ingest_legal_entity"
 CLOSE_DAG = "credit_period_close"
+SCORING_DAG = "credit_scoring"
 DAILY_REPORT = "credit_quality_report"
 # Waits for a reviewer (human-in-the-loop): dag.test() would wait with it. Run only when named (--dag).
 PUBLICATION_DAG = "credit_publication"
@@ -56,25 +58,35 @@ def backfill_plan(dag_ids: list[str], first: date, last: date, ingest_every_mont
     """Runs that close the months ``first`` .. ``last`` (reporting months) in order.
 
     The close of month M runs in the interval of the month after it, so every file of M is due.
+    The scoring DAG runs for the same interval just before each close, as the scheduler would run it
+    at the same hour: it scores as of the same day (the interval's last day), and the close's report
+    shows that day's warning list.
     ``ingest_every_month``: before each close, every ingest DAG runs for the interval ending when the
     close's interval ends (a strict backfill: each month takes only the files received by then).
-    Otherwise the ingest DAGs run once, for the interval ending with the last close, then the closes:
-    the same result, because a close counts only files received by its own last day.
+    Otherwise the ingest DAGs run once, for the interval ending with the last close, then the scoring
+    runs and closes: the same result, because both count only files received by their own last day.
     """
     # The daily report DAG is dated by the clock; in a backfill each close writes its own report.
-    ingest = dag_order([d for d in dag_ids if d not in (CLOSE_DAG, DAILY_REPORT)])
+    ingest = dag_order([d for d in dag_ids if d not in (CLOSE_DAG, DAILY_REPORT, SCORING_DAG)])
     ends, month = [], first
     while month <= last:
         ends.append(month_start(next_month(next_month(month))))  # the end of the close's interval
         month = next_month(month)
+
+    def monthly(end: datetime) -> list[DagRunPlan]:
+        runs = [DagRunPlan(SCORING_DAG, end)] if SCORING_DAG in dag_ids else []
+        if CLOSE_DAG in dag_ids:
+            runs.append(DagRunPlan(CLOSE_DAG, end, {"report": end == ends[-1]}))
+        return runs
+
     plan: list[DagRunPlan] = []
     for end in ends:
         if ingest_every_month or end == ends[-1]:
             plan += [DagRunPlan(d, end) for d in ingest]
-        if ingest_every_month and CLOSE_DAG in dag_ids:
-            plan.append(DagRunPlan(CLOSE_DAG, end, {"report": end == ends[-1]}))
-    if not ingest_every_month and CLOSE_DAG in dag_ids:
-        plan += [DagRunPlan(CLOSE_DAG, end, {"report": end == ends[-1]}) for end in ends]
+        if ingest_every_month:
+            plan += monthly(end)
+    if not ingest_every_month:
+        plan += [run for end in ends for run in monthly(end)]
     return plan
 
 
@@ -99,8 +111,10 @@ def dag_order(dag_ids: list[str]) -> list[str]:
             return (0, 0, dag_id)
         if dag_id == REGISTER_FIRST:
             return (1, 0, dag_id)
-        if dag_id == CLOSE_DAG:  # after the ingest DAGs: it checks what they loaded
+        if dag_id == SCORING_DAG:  # after the ingest DAGs (repairs included): it scores what they loaded
             return (3, 0, dag_id)
+        if dag_id == CLOSE_DAG:  # after the ingest DAGs: it checks what they loaded; its report shows the scoring
+            return (4, 0, dag_id)
         # Repairs after the datasets whose records they name.
         return (2, catalog.load_rank(dag_id.removeprefix("credit_ingest_")), dag_id)
 

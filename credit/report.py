@@ -28,6 +28,15 @@ What a reviewer reads first (``collect`` -> ``ReportData``):
   department code.
 - 逾期与未报送 and 告警: missing and late deliveries newest first; findings errors first, then by
   department.
+- 信用预警与修复指导 (``ReportData.warnings``, ``CreditWarnings``): the credit-warning list of
+  ``mart.credit_warnings`` as of the report's day (or the latest list before it; a score run's day
+  without warning rows is an empty list, as the scoring job builds both): the subjects with
+  ``threshold`` or more unrepaired negative records (catalogs/credit_warnings.yaml), most records
+  first, each record with its severity class, end of publication and whether and from when it can be
+  repaired (relative to the report's day), the repair steps per dataset; and per year up to the
+  report's day, the subjects guided against the annual target and the repairs completed
+  (``warehouse.credit_warnings.guidance_by_year``). Organisations only: a natural person's records
+  are never listed by name, only counted. No list yet: the section says so.
 - Trends (``ReportData.trends``): per department and per dataset, per rate, the monthly series
   (month, rate or None for a month without data: a gap, never a zero) over up to ``TREND_MONTHS``
   months up to the latest, drawn as small multiples (credit/report_charts.py).
@@ -166,6 +175,7 @@ class ReportData:
     overdue: list[Delivery] = field(default_factory=list)  # missing and late, newest first
     alerts_as_of: date | None = None
     alerts: list[AlertSection] = field(default_factory=list)  # errors first, then by department
+    warnings: CreditWarnings = field(default_factory=lambda: CreditWarnings())
 
     @property
     def trends(self) -> dict[str, dict[str, Trend]]:
@@ -689,6 +699,129 @@ def _alerts(con: duckdb.DuckDBPyConnection, catalog: Catalog, as_of: date) -> tu
         for sev in order]
 
 
+# --- credit warnings and repair guidance (信用预警与修复指导) ---------------------------------------------
+
+WARNINGS_SHOWN = 30  # subjects shown before the rest are folded away
+
+
+@dataclass(frozen=True)
+class WarningRecord:
+    """One unrepaired negative record of a subject on the warning list."""
+
+    record_id: str
+    dataset_id: str
+    dataset_name: str
+    document: str | None
+    decided: date | None
+    severity: str | None
+    severity_zh: str
+    rule_version: str | None
+    published_until: date | None
+    repairable: bool | None  # None: the rule version gives the class no terms
+    repairable_from: date | None
+
+    def repair_open(self, day: date) -> bool:
+        """The record may be repaired on ``day`` (its minimum publication period has passed)."""
+        return bool(self.repairable) and self.repairable_from is not None and self.repairable_from <= day
+
+
+@dataclass(frozen=True)
+class WarnedSubject:
+    subject_key: str
+    uscc: str | None
+    name: str | None
+    records: list[WarningRecord]
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(dict.fromkeys(r.dataset_id for r in self.records))
+
+
+@dataclass(frozen=True)
+class GuidanceYear:
+    year: int
+    subjects_guided: int
+    repairs_completed: int
+    repairs_by_guided: int
+    target: int
+
+    @property
+    def meets(self) -> bool:
+        return self.subjects_guided >= self.target
+
+    @property
+    def share(self) -> float | None:
+        return self.subjects_guided / self.target if self.target else None
+
+
+@dataclass
+class CreditWarnings:
+    list_as_of: date | None = None  # the list shown: the report's day or the latest before it; None: no list
+    subjects: list[WarnedSubject] = field(default_factory=list)  # most records first, then by code
+    persons: int = 0  # natural persons on the list: counted, never named
+    guidance: list[GuidanceYear] = field(default_factory=list)
+    threshold: int | None = None
+    datasets: list[str] = field(default_factory=list)  # the warning datasets (catalogs/credit_warnings.yaml)
+    annual_target: int | None = None
+    steps: dict[str, list[str]] = field(default_factory=dict)  # dataset -> steps, the datasets on the list
+    not_repairable_zh: str = ""
+    rules_error: str | None = None  # catalogs/credit_warnings.yaml could not be read
+
+    @property
+    def records(self) -> int:
+        return sum(len(s.records) for s in self.subjects)
+
+
+def _credit_warnings(con: duckdb.DuckDBPyConnection, settings: Settings, catalog: Catalog,
+                     as_of: date) -> CreditWarnings:
+    """The warning list of the report's day (or the latest before it) and the repair guidance per year."""
+    from foundation.catalog import CatalogError
+    from foundation.scoring_model import load_warning_rules
+    from warehouse.credit_warnings import guidance_by_year
+
+    try:
+        rules = load_warning_rules(catalog, settings.catalog_dir)
+    except CatalogError as exc:  # the quality report still goes out; the section says why it is empty
+        return CreditWarnings(rules_error=str(exc))
+    out = CreditWarnings(threshold=rules.threshold, datasets=list(rules.datasets), annual_target=rules.annual_target,
+                         not_repairable_zh=rules.not_repairable_zh)
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'mart' "
+                         "AND table_name = 'credit_warnings'").fetchall()[0][0]
+    if not exists:
+        return out
+    out.guidance = [GuidanceYear(g.year, g.subjects_guided, g.repairs_completed, g.repairs_by_guided, g.target)
+                    for g in guidance_by_year(con, rules, as_of)]
+    # A scoring job builds the day's list right after its score run: a run's day without warning rows is an
+    # empty list, not a missing one.
+    out.list_as_of = con.execute(
+        "SELECT max(day) FROM (SELECT as_of AS day FROM mart.credit_warnings UNION ALL "
+        "SELECT as_of FROM mart.score_runs) WHERE day <= ?", [as_of]).fetchall()[0][0]
+    if out.list_as_of is None:
+        return out
+    out.persons = con.execute("SELECT count(DISTINCT subject_key) FROM mart.credit_warnings "
+                              "WHERE as_of = ? AND starts_with(subject_key, 'P:')", [out.list_as_of]).fetchall()[0][0]
+    rows = con.execute(
+        """SELECT w.subject_key, s.uscc, s.name, w.record_id, w.dataset_id, w.document, w.decided, w.severity,
+                  w.rule_version, w.published_until, w.repairable, w.repairable_from, w.steps_zh
+           FROM mart.credit_warnings w LEFT JOIN clean.subjects s USING (subject_key)
+           WHERE w.as_of = ? AND NOT starts_with(w.subject_key, 'P:')
+           ORDER BY w.records DESC, w.subject_key, w.decided, w.record_id""",
+        [out.list_as_of],
+    ).fetchall()
+    severities = catalog.publication.severities
+    by_subject: dict[str, WarnedSubject] = {}
+    for key, uscc, name, record_id, ds, doc, decided, sev, version, until, repairable, since, steps in rows:
+        if key not in by_subject:
+            by_subject[key] = WarnedSubject(key, uscc, name, [])
+        by_subject[key].records.append(WarningRecord(
+            record_id, ds, _name(catalog, dataset_id=ds), doc, decided, sev,
+            severities.get(sev, sev) if sev else "未判定", version, until, repairable, since))
+        out.steps.setdefault(ds, list(steps or []))
+    out.subjects = list(by_subject.values())
+    out.steps = {ds: out.steps[ds] for ds in sorted(out.steps)}
+    return out
+
+
 # --- reading the warehouse -----------------------------------------------------------------------
 
 
@@ -839,6 +972,7 @@ def collect(con: duckdb.DuckDBPyConnection, settings: Settings, catalog: Catalog
         overdue=overdue,
         alerts_as_of=alerts_as_of,
         alerts=alerts,
+        warnings=_credit_warnings(con, settings, catalog, as_of),
     )
 
 
@@ -855,7 +989,7 @@ def render(data: ReportData, catalog: Catalog, reports_dir: Path) -> str:
     html = env.get_template("quality_report.html.j2").render(
         data=data, metrics=METRICS, names=SHORT_NAMES, charts=charts, catalog=catalog,
         docs_link=Path(docs_link).as_posix(), docs_exist=data.data_docs.exists(), window=WINDOW,
-        fmt=shown_rate,
+        fmt=shown_rate, shown_warnings=WARNINGS_SHOWN,
     )
     assert_no_resident_id(html)
     return html

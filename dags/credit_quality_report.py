@@ -20,7 +20,7 @@ from airflow.sdk import AssetAny, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from credit.dag_common import DEFAULT_ARGS, START, TIME_ZONE, WRITER_POOL, clean_asset
+from credit.dag_common import DEFAULT_ARGS, START, TIME_ZONE, WRITER_POOL, clean_asset, scores_asset
 from foundation.catalog import get_catalog
 from foundation.settings import get_settings
 
@@ -30,7 +30,8 @@ from foundation.settings import get_settings
     description="数据质量评分卡与报告: mart.scorecard -> reports/quality-report-<date>.html",
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("0 7 * * *", timezone=TIME_ZONE),
-        assets=AssetAny(*(clean_asset(d) for d in get_catalog().datasets)),
+        # new clean data, or new scores (its warning section shows the list scoring wrote)
+        assets=AssetAny(*(clean_asset(d) for d in get_catalog().datasets), scores_asset()),
     ),
     start_date=START,
     catchup=False,

@@ -137,7 +137,8 @@ def test_the_admin_sees_every_catalog_dag(standalone):
     expected = {f"credit_ingest_{d}" for d in get_catalog().datasets} | {"credit_inbox_triage",
                                                                          "credit_quality_report",
                                                                          "credit_period_close",
-                                                                         "credit_publication"}
+                                                                         "credit_publication",
+                                                                         "credit_scoring"}
 
     def listed() -> set[str] | None:
         r = httpx.get(f"{s.base_url}/api/v2/dags", params={"limit": 1000}, headers=headers, timeout=30)

@@ -37,9 +37,9 @@ def test_every_task_succeeded_and_the_code_gate_failed_exactly_where_rates_excee
     states = db.execute("SELECT dag_id, task_id, map_index, state FROM task_instance").fetchall()
     runs = dict(db.execute("SELECT dag_id, state FROM dag_run").fetchall())
     db.close()
-    # One ingest DAG per dataset, the inbox triage, the quality report and the monthly close (the publication
-    # DAG waits for a reviewer: `credit run-dags` leaves it out).
-    assert len(runs) == len(get_catalog().datasets) + 3
+    # One ingest DAG per dataset, the inbox triage, the quality report, the monthly close and the scoring (the
+    # publication DAG waits for a reviewer: `credit run-dags` leaves it out).
+    assert len(runs) == len(get_catalog().datasets) + 4
     # A dataset the city sent no file of has nothing to stage: its mapped stage task is skipped.
     sent = {f"credit_ingest_{f['dataset_id']}" for f in _truth(demo_city, "files.csv")}
     skipped = {t[0] for t in states if t[1] == "stage" and t[-1] == "skipped"}

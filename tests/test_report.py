@@ -414,7 +414,7 @@ print(json.dumps({{
 """
 
 
-def test_the_report_dag_runs_daily_and_on_every_clean_asset(tmp_path):
+def test_the_report_dag_runs_daily_and_on_every_clean_asset_and_new_scores(tmp_path):
     from credit.airflow_env import WRITER_POOL
 
     code = DAG_CHECK.format(root=str(PROJECT_ROOT), dag=str(PROJECT_ROOT / "dags" / "credit_quality_report.py"))
@@ -422,6 +422,7 @@ def test_the_report_dag_runs_daily_and_on_every_clean_asset(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     info = json.loads(done.stdout.strip().splitlines()[-1])
     assert info["errors"] == {} and info["schedule"] == "AssetOrTimeSchedule"
-    assert info["assets"] == sorted(f"credit://warehouse/clean/{d}" for d in get_catalog().datasets)
+    assert info["assets"] == sorted([f"credit://warehouse/clean/{d}" for d in get_catalog().datasets]
+                                    + ["credit://warehouse/mart/scores"])
     assert info["cron"] == "0 7 * * *" and info["timezone"] == "Asia/Shanghai"
     assert info["tasks"] == {"scorecard": [WRITER_POOL, 2], "report": [WRITER_POOL, 2]}
