@@ -71,6 +71,11 @@ bench-gx: $(VENV)/.synced
 bench-publication: $(VENV)/.synced
 	$(PY) bench/publication_vs_scan.py
 
+## Score 1 million subjects from 10 million facts vs one DuckDB aggregate, and `credit check` latency (bench/scoring_vs_aggregate.md).
+.PHONY: bench-scoring
+bench-scoring: $(VENV)/.synced
+	$(PY) bench/scoring_vs_aggregate.py
+
 ## Render the latest quality report (data/reports/latest.html) to data/reports/latest.png with headless Chromium.
 REPORTS = $(abspath $(or $(CREDIT_DATA_DIR),data))/reports
 CHROMIUM ?= chromium
