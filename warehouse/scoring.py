@@ -72,9 +72,8 @@ def run_scoring(con: duckdb.DuckDBPyConnection, catalog: Catalog, models: Scorin
     con.execute("BEGIN")
     try:
         con.execute("INSERT INTO mart.scores SELECT ?, subject_key, score, grade, grade_by_points, grade_limit_zh "
-                    "FROM run_scores ORDER BY subject_key", [run_id])
-        con.execute("INSERT INTO mart.score_lines SELECT ?, * FROM run_lines ORDER BY subject_key, line_no",
-                    [run_id])
+                    "FROM run_scores ORDER BY sid", [run_id])
+        _insert_lines(con, model, run_id)
         con.execute("INSERT INTO mart.score_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [run_id, model.id, as_of, started, datetime.now(UTC), subjects, facts, triggered_by])
         con.execute("COMMIT")
@@ -82,8 +81,8 @@ def run_scoring(con: duckdb.DuckDBPyConnection, catalog: Catalog, models: Scorin
         con.execute("ROLLBACK")
         raise
     grades = dict(con.execute("SELECT grade, count(*) FROM run_scores GROUP BY grade ORDER BY grade").fetchall())
+    con.execute("DROP TABLE run_scores; DROP TABLE run_parts; DROP TABLE run_subjects")
     folder = export_run(con, settings, run_id) if settings is not None else None
-    con.execute("DROP TABLE run_scores; DROP TABLE run_lines; DROP TABLE run_facts")
     return ScoreRun(run_id, model.id, as_of, int(subjects), int(facts), grades, folder)
 
 
@@ -128,174 +127,179 @@ def _fact_kind(catalog: Catalog, ind: Indicator, dataset_id: str) -> str:
 
 
 def _register_model(con: duckdb.DuckDBPyConnection, catalog: Catalog, model: ScoringModel) -> None:
-    """The model as temp tables: score_indicators, score_ind_datasets, score_categories, score_ranges,
-    score_decay, score_grades, score_limits."""
+    """The model as small temp tables keyed by the indicator's place (``ord``): score_indicators,
+    score_ind_datasets, score_statuses, score_categories, score_ranges, score_decay, score_grades, score_limits."""
     con.execute("""
-        CREATE OR REPLACE TEMP TABLE score_indicators (indicator_id VARCHAR, dimension_id VARCHAR, ord INTEGER,
-            by_kind VARCHAR, category_of VARCHAR, measure_kind VARCHAR, statuses VARCHAR[], window_months INTEGER,
-            cap DOUBLE);
-        CREATE OR REPLACE TEMP TABLE score_ind_datasets (indicator_id VARCHAR, dataset_id VARCHAR, fact_kind VARCHAR);
-        CREATE OR REPLACE TEMP TABLE score_categories (indicator_id VARCHAR, category VARCHAR, points DOUBLE);
-        CREATE OR REPLACE TEMP TABLE score_ranges (indicator_id VARCHAR, low DOUBLE, high DOUBLE, points DOUBLE);
-        CREATE OR REPLACE TEMP TABLE score_decay (indicator_id VARCHAR, lo INTEGER, hi INTEGER, factor DOUBLE);
+        CREATE OR REPLACE TEMP TABLE score_indicators (ord INTEGER, indicator_id VARCHAR, dimension_id VARCHAR,
+            by_kind VARCHAR, category_of VARCHAR, measure_kind VARCHAR, window_months INTEGER, cap DOUBLE);
+        CREATE OR REPLACE TEMP TABLE score_ind_datasets (ord INTEGER, dataset_id VARCHAR, fact_kind VARCHAR);
+        CREATE OR REPLACE TEMP TABLE score_statuses (ord INTEGER, status VARCHAR);
+        CREATE OR REPLACE TEMP TABLE score_categories (ord INTEGER, category VARCHAR, points DOUBLE);
+        CREATE OR REPLACE TEMP TABLE score_ranges (ord INTEGER, low DOUBLE, high DOUBLE, points DOUBLE);
+        CREATE OR REPLACE TEMP TABLE score_decay (ord INTEGER, lo INTEGER, hi INTEGER, factor DOUBLE);
         CREATE OR REPLACE TEMP TABLE score_grades (grade VARCHAR, rank INTEGER, min_score DOUBLE);
         CREATE OR REPLACE TEMP TABLE score_limits (datasets VARCHAR[], statuses VARCHAR[], grade VARCHAR,
             rank INTEGER, reason_zh VARCHAR);""")
+    rows: dict[str, list] = {name: [] for name in ("indicators", "ind_datasets", "statuses", "categories", "ranges",
+                                                   "decay")}
     ord_ = 0
     for dim in model.dimensions:
         for ind in dim.indicators:
             ord_ += 1
-            con.execute("INSERT INTO score_indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [ind.id, dim.id, ord_, ind.by, ind.category_of, ind.measure, ind.statuses,
-                         ind.window_months, ind.cap])
-            for ds_id in ind.datasets:
-                con.execute("INSERT INTO score_ind_datasets VALUES (?, ?, ?)",
-                            [ind.id, ds_id, _fact_kind(catalog, ind, ds_id)])
-            for category, points in ind.categories.items():
-                con.execute("INSERT INTO score_categories VALUES (?, ?, ?)", [ind.id, category, points])
-            for r in ind.ranges:
-                con.execute("INSERT INTO score_ranges VALUES (?, ?, ?, ?)", [ind.id, r.low, r.high, r.points])
+            rows["indicators"].append([ord_, ind.id, dim.id, ind.by, ind.category_of, ind.measure, ind.window_months,
+                                       ind.cap])
+            rows["ind_datasets"] += [[ord_, ds_id, _fact_kind(catalog, ind, ds_id)] for ds_id in ind.datasets]
+            rows["statuses"] += [[ord_, status] for status in ind.statuses]
+            rows["categories"] += [[ord_, category, points] for category, points in ind.categories.items()]
+            rows["ranges"] += [[ord_, r.low, r.high, r.points] for r in ind.ranges]
             lo = 0
             for step in ind.decay:
-                con.execute("INSERT INTO score_decay VALUES (?, ?, ?, ?)", [ind.id, lo, step.under_months, step.factor])
+                rows["decay"].append([ord_, lo, step.under_months, step.factor])
                 lo = step.under_months or lo
-    for rank, g in enumerate(model.grades):
-        con.execute("INSERT INTO score_grades VALUES (?, ?, ?)", [g.grade, rank, g.min_score])
-    for limit in model.grade_limits:
-        con.execute("INSERT INTO score_limits VALUES (?, ?, ?, ?, ?)",
-                    [limit.datasets, limit.statuses, limit.grade, model.grade_rank(limit.grade), limit.reason_zh])
+    for name, values in rows.items():
+        if values:
+            marks = ", ".join("?" * len(values[0]))
+            con.executemany(f"INSERT INTO score_{name} VALUES ({marks})", values)
+    con.executemany("INSERT INTO score_grades VALUES (?, ?, ?)",
+                    [[g.grade, rank, g.min_score] for rank, g in enumerate(model.grades)])
+    if model.grade_limits:
+        con.executemany("INSERT INTO score_limits VALUES (?, ?, ?, ?, ?)",
+                        [[lim.datasets, lim.statuses, lim.grade, model.grade_rank(lim.grade), lim.reason_zh]
+                         for lim in model.grade_limits])
 
 
 def _score(con: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: date) -> None:
-    """Temp tables run_facts, run_lines (the explanation) and run_scores."""
+    """Temp tables run_subjects (``sid``: the subject's place in key order), run_parts (the lines of facts,
+    measures and caps, narrow: a fact by its ``rowid`` in mart.credit_records) and run_scores."""
     kinds = model.subject_kinds
-    bind = {"as_of": as_of, "persons": "natural_person" in kinds, "entities": "legal_entity" in kinds}
     con.execute("""
     CREATE OR REPLACE TEMP TABLE run_subjects AS
-    SELECT DISTINCT subject_key FROM mart.credit_records
-    WHERE as_of = $as_of AND fact_kind = 'register'
-      AND (CASE WHEN starts_with(subject_key, 'P:') THEN $persons
-                WHEN starts_with(subject_key, 'N:') THEN false ELSE $entities END)""", bind)
+    SELECT subject_key, (row_number() OVER (ORDER BY subject_key))::INTEGER AS sid
+    FROM (SELECT DISTINCT subject_key FROM mart.credit_records
+          WHERE as_of = $as_of AND fact_kind = 'register'
+            AND (CASE WHEN starts_with(subject_key, 'P:') THEN $persons
+                      WHEN starts_with(subject_key, 'N:') THEN false ELSE $entities END))""",
+                {"as_of": as_of, "persons": "natural_person" in kinds, "entities": "legal_entity" in kinds})
     # Full months from the decision date to the as-of day: the most months that, added to the decision date,
     # do not pass the day (to_months takes a missing day to the month's last, as publication periods count).
-    age = ("(date_diff('month', f.decided, $as_of) - CASE WHEN f.decided + to_months(date_diff('month', f.decided, "
-           "$as_of)) > $as_of THEN 1 ELSE 0 END)")
-    con.execute(f"""
+    # Kept: the facts a category gives points (counted or not: a not-counted one is a 0 line) and the
+    # counted facts of range indicators.
+    con.execute("""
     CREATE OR REPLACE TEMP TABLE run_facts AS
-    SELECT f.subject_key, f.record_id, f.dataset_id, f.document, f.decided, f.status, f.measure,
-        i.indicator_id, i.dimension_id, i.ord, i.by_kind, i.measure_kind, i.cap,
-        CASE i.category_of WHEN 'severity' THEN f.severity WHEN 'kind' THEN f.record_kind
-                           WHEN 'polarity' THEN f.polarity END AS category,
-        {age} AS age_months,
-        list_contains(i.statuses, f.status) AS status_counts,
-        i.window_months IS NULL OR ({age} IS NOT NULL AND {age} < i.window_months) AS in_window
-    FROM mart.credit_records f
-    JOIN run_subjects USING (subject_key)
-    JOIN score_ind_datasets d ON d.dataset_id = f.dataset_id AND d.fact_kind = f.fact_kind
-    JOIN score_indicators i ON i.indicator_id = d.indicator_id
-    WHERE f.as_of = $as_of
+    WITH f AS (
+        SELECT s.sid, f.record_id, f.dataset_id, f.document, f.decided, f.status, f.measure, i.ord, i.by_kind, i.window_months,
+            CASE i.category_of WHEN 'severity' THEN f.severity WHEN 'kind' THEN f.record_kind
+                               WHEN 'polarity' THEN f.polarity END AS category,
+            date_diff('month', f.decided, $as_of::DATE) AS months,
+            st.status IS NOT NULL AS status_counts
+        FROM mart.credit_records f
+        JOIN run_subjects s USING (subject_key)
+        JOIN score_ind_datasets d ON d.dataset_id = f.dataset_id AND d.fact_kind = f.fact_kind
+        JOIN score_indicators i ON i.ord = d.ord
+        LEFT JOIN score_statuses st ON st.ord = i.ord AND st.status = f.status
+        WHERE f.as_of = $as_of
+    ), aged AS (
+        SELECT * EXCLUDE (months),
+            months - CASE WHEN decided + to_months(months) > $as_of::DATE THEN 1 ELSE 0 END AS age_months
+        FROM f
+    )
+    SELECT a.* EXCLUDE (window_months),
+        status_counts AND (window_months IS NULL OR coalesce(age_months < window_months, false)) AS counts,
+        c.points AS raw_points
+    FROM aged a LEFT JOIN score_categories c ON c.ord = a.ord AND c.category = a.category
+    WHERE c.points IS NOT NULL
+       OR (a.by_kind = 'range' AND status_counts AND (window_months IS NULL OR age_months < window_months))
     """, {"as_of": as_of})
     con.execute("""
     CREATE OR REPLACE TEMP TABLE run_parts AS
-    WITH scored AS (  -- category indicators: a line per fact whose category has points
-        SELECT f.*, c.points AS raw_points, coalesce(d.factor, 1.0) AS factor,
-            round(c.points * coalesce(d.factor, 1.0), 2) AS points
-        FROM run_facts f JOIN score_categories c ON c.indicator_id = f.indicator_id AND c.category = f.category
-        LEFT JOIN score_decay d ON d.indicator_id = f.indicator_id AND f.age_months >= d.lo
-            AND (d.hi IS NULL OR f.age_months < d.hi)
-        WHERE f.by_kind = 'category'
-    ), measured AS (  -- range indicators: the measure over the counted facts
-        SELECT subject_key, indicator_id, any_value(dimension_id) AS dimension_id, any_value(ord) AS ord,
-            any_value(cap) AS cap,
-            CASE any_value(measure_kind) WHEN 'count' THEN count(*)::DOUBLE WHEN 'max' THEN max(measure)
-                 WHEN 'age_years' THEN floor(arg_max(age_months, decided) / 12) END AS value
-        FROM run_facts WHERE by_kind = 'range' AND status_counts AND in_window
-        GROUP BY subject_key, indicator_id
-        UNION ALL  -- a count of nothing is 0 (a line only where a range holds for 0)
-        SELECT s.subject_key, i.indicator_id, i.dimension_id, i.ord, i.cap, 0
-        FROM run_subjects s CROSS JOIN score_indicators i
-        WHERE i.by_kind = 'range' AND i.measure_kind = 'count' AND NOT EXISTS (
-            SELECT 1 FROM run_facts f WHERE f.subject_key = s.subject_key AND f.indicator_id = i.indicator_id
-              AND f.status_counts AND f.in_window)
+    WITH measured AS (
+        SELECT f.sid, f.ord, CASE any_value(i.measure_kind) WHEN 'count' THEN count(*)::DOUBLE
+            WHEN 'max' THEN max(f.measure) WHEN 'age_years' THEN floor(arg_max(f.age_months, f.decided) / 12) END
+            AS value
+        FROM run_facts f JOIN score_indicators i USING (ord) WHERE f.by_kind = 'range' GROUP BY f.sid, f.ord
+        UNION ALL  -- a count of nothing is 0: a line where a range holds for 0
+        SELECT s.sid, i.ord, 0 FROM run_subjects s CROSS JOIN score_indicators i
+        WHERE i.measure_kind = 'count' AND EXISTS (
+            SELECT 1 FROM score_ranges r WHERE r.ord = i.ord AND r.low <= 0 AND (r.high IS NULL OR r.high > 0))
+          AND NOT EXISTS (SELECT 1 FROM run_facts f WHERE f.sid = s.sid AND f.ord = i.ord)
     )
-    SELECT subject_key, 'fact' AS line_kind, dimension_id, indicator_id, ord, record_id, dataset_id, document,
-        decided, status, category, age_months, NULL::DOUBLE AS measure, raw_points, factor, points, cap,
-        NULL::VARCHAR AS note
-    FROM scored WHERE status_counts AND in_window
+    SELECT f.sid, f.ord, CASE WHEN f.counts THEN 1 ELSE 2 END AS kind, f.record_id, f.dataset_id, f.document,
+        f.decided, f.status, f.category,
+        f.age_months, NULL::DOUBLE AS measure, f.raw_points,
+        CASE WHEN f.counts THEN coalesce(d.factor, 1.0) END AS factor,
+        CASE WHEN f.counts THEN round(f.raw_points * coalesce(d.factor, 1.0), 2) ELSE 0 END AS points,
+        CASE WHEN NOT f.counts THEN CASE WHEN f.status_counts THEN 'window' ELSE f.status END END AS why
+    FROM run_facts f
+    LEFT JOIN score_decay d ON d.ord = f.ord AND f.age_months >= d.lo AND (d.hi IS NULL OR f.age_months < d.hi)
+    WHERE f.by_kind = 'category'
     UNION ALL
-    SELECT subject_key, 'not_counted', dimension_id, indicator_id, ord, record_id, dataset_id, document, decided,
-        status, category, age_months, NULL, raw_points, NULL, 0, cap,
-        CASE WHEN status_counts THEN 'window' ELSE status END
-    FROM scored WHERE NOT (status_counts AND in_window)
-    UNION ALL
-    SELECT m.subject_key, 'measure', m.dimension_id, m.indicator_id, m.ord, NULL, NULL, NULL, NULL, NULL, NULL,
-        NULL, m.value, r.points, NULL, coalesce(r.points, 0), m.cap, NULL
-    FROM measured m LEFT JOIN score_ranges r ON r.indicator_id = m.indicator_id AND m.value >= r.low
+    SELECT m.sid, m.ord, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, m.value, r.points, NULL, coalesce(r.points, 0),
+        NULL
+    FROM measured m LEFT JOIN score_ranges r ON r.ord = m.ord AND m.value >= r.low
         AND (r.high IS NULL OR m.value < r.high)
     WHERE m.value <> 0 OR r.points IS NOT NULL
     """)
+    con.execute("DROP TABLE run_facts")
     con.execute("""
-    CREATE OR REPLACE TEMP TABLE run_caps AS
-    SELECT subject_key, dimension_id, indicator_id, any_value(ord) AS ord, sum(points) AS total,
-        greatest(-any_value(cap), least(any_value(cap), sum(points))) - sum(points) AS adjust
-    FROM run_parts WHERE cap IS NOT NULL GROUP BY subject_key, dimension_id, indicator_id
-    HAVING abs(sum(points)) > any_value(cap)
+    INSERT INTO run_parts
+    SELECT p.sid, p.ord, 3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, sum(p.points), NULL, NULL,
+        round(greatest(-any_value(i.cap), least(any_value(i.cap), sum(p.points))) - sum(p.points), 2), NULL
+    FROM run_parts p JOIN score_indicators i USING (ord) WHERE i.cap IS NOT NULL
+    GROUP BY p.sid, p.ord HAVING abs(sum(p.points)) > any_value(i.cap)
     """)
-    con.execute("""
-    CREATE OR REPLACE TEMP TABLE run_totals AS
-    SELECT s.subject_key, $base + coalesce(p.points, 0) + coalesce(c.adjust, 0) AS raw_total
-    FROM run_subjects s
-    LEFT JOIN (SELECT subject_key, sum(points) AS points FROM run_parts GROUP BY ALL) p USING (subject_key)
-    LEFT JOIN (SELECT subject_key, sum(adjust) AS adjust FROM run_caps GROUP BY ALL) c USING (subject_key)
-    """, {"base": model.base})
-    con.execute("""
-    CREATE OR REPLACE TEMP TABLE run_lines AS
-    WITH lines AS (
-        SELECT subject_key, 0 AS grp, 0 AS ord, 'base' AS line_kind, NULL AS dimension_id, NULL AS indicator_id,
-            NULL AS record_id, NULL AS dataset_id, NULL AS document, NULL::DATE AS decided, NULL AS status,
-            NULL AS category, NULL::INTEGER AS age_months, NULL::DOUBLE AS measure, NULL::DOUBLE AS raw_points,
-            NULL::DOUBLE AS factor, $base::DOUBLE AS points, NULL AS note, 0 AS sub
-        FROM run_subjects
-        UNION ALL
-        SELECT subject_key, 1, ord, line_kind, dimension_id, indicator_id, record_id, dataset_id, document, decided,
-            status, category, age_months, measure, raw_points, factor, points, note,
-            CASE line_kind WHEN 'measure' THEN 0 WHEN 'fact' THEN 1 ELSE 2 END
-        FROM run_parts
-        UNION ALL
-        SELECT subject_key, 1, ord, 'cap', dimension_id, indicator_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-            total, NULL, NULL, round(adjust, 2), NULL, 3
-        FROM run_caps
-        UNION ALL
-        SELECT subject_key, 2, 0, 'total_bound', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, raw_total,
-            NULL, NULL, round(greatest($min, least($max, raw_total)) - raw_total, 2), NULL, 0
-        FROM run_totals WHERE raw_total < $min OR raw_total > $max
-    )
-    SELECT subject_key,
-        row_number() OVER (PARTITION BY subject_key ORDER BY grp, ord, sub, decided DESC NULLS LAST, record_id)::INTEGER
-            AS line_no,
-        line_kind, dimension_id, indicator_id, record_id, dataset_id, document, decided, status, category,
-        age_months, measure, raw_points, factor, points, note AS note_zh
-    FROM lines
-    """, {"base": model.base, "min": model.total.min, "max": model.total.max})
-    for status, text in NOT_COUNTED_ZH.items():
-        con.execute("UPDATE run_lines SET note_zh = ? WHERE line_kind = 'not_counted' AND note_zh = ?", [text, status])
     con.execute("""
     CREATE OR REPLACE TEMP TABLE run_scores AS
     WITH totals AS (
-        SELECT subject_key, round(sum(points), 2) AS score FROM run_lines GROUP BY subject_key
+        SELECT s.sid, s.subject_key, $base + coalesce(sum(p.points), 0) AS raw_total
+        FROM run_subjects s LEFT JOIN run_parts p USING (sid) GROUP BY s.sid, s.subject_key
+    ), bounded AS (
+        SELECT *, round(greatest($min, least($max, raw_total)), 2) AS score FROM totals
     ), by_points AS (
-        SELECT t.subject_key, t.score, arg_min(g.rank, g.rank) AS rank
-        FROM totals t JOIN score_grades g ON t.score >= g.min_score GROUP BY ALL
+        SELECT b.*, min(g.rank) AS rank FROM bounded b JOIN score_grades g ON b.score >= g.min_score GROUP BY ALL
     ), limits AS (
-        SELECT f.subject_key, max(l.rank) AS rank, arg_max(l.reason_zh, l.rank) AS reason_zh
-        FROM mart.credit_records f JOIN run_subjects USING (subject_key)
+        SELECT s.sid, max(l.rank) AS rank, arg_max(l.reason_zh, l.rank) AS reason_zh
+        FROM mart.credit_records f JOIN run_subjects s USING (subject_key)
         JOIN score_limits l ON list_contains(l.datasets, f.dataset_id) AND list_contains(l.statuses, f.status)
-        WHERE f.as_of = $as_of GROUP BY f.subject_key
+        WHERE f.as_of = $as_of GROUP BY s.sid
     )
-    SELECT b.subject_key, b.score, g.grade, gp.grade AS grade_by_points,
+    SELECT b.sid, b.subject_key, b.raw_total, b.score, g.grade, gp.grade AS grade_by_points,
         CASE WHEN l.rank > b.rank THEN l.reason_zh END AS grade_limit_zh
-    FROM by_points b LEFT JOIN limits l USING (subject_key)
+    FROM by_points b LEFT JOIN limits l USING (sid)
     JOIN score_grades g ON g.rank = greatest(b.rank, coalesce(l.rank, b.rank))
     JOIN score_grades gp ON gp.rank = b.rank
-    """, {"as_of": as_of})
-    con.execute("DROP TABLE run_parts; DROP TABLE run_caps; DROP TABLE run_totals; DROP TABLE run_subjects")
+    """, {"as_of": as_of, "base": model.base, "min": model.total.min, "max": model.total.max})
+
+
+_LINE_KINDS = ["measure", "fact", "not_counted", "cap"]  # run_parts.kind 0..3, their order within an indicator
+
+
+def _insert_lines(con: duckdb.DuckDBPyConnection, model: ScoringModel, run_id: str) -> None:
+    """mart.score_lines of the run: base, the parts (facts named from mart.credit_records), total bound."""
+    con.execute("""
+    INSERT INTO mart.score_lines
+    WITH lines AS (
+        SELECT sid, 0 AS grp, 0 AS ord, -1 AS kind, NULL AS record_id, NULL AS dataset_id, NULL AS document,
+            NULL::DATE AS decided, NULL AS status,
+            NULL AS category, NULL::INTEGER AS age_months, NULL::DOUBLE AS measure, NULL::DOUBLE AS raw_points,
+            NULL::DOUBLE AS factor, $base::DOUBLE AS points, NULL AS why
+        FROM run_scores
+        UNION ALL
+        SELECT sid, 1, ord, kind, record_id, dataset_id, document, decided, status, category, age_months, measure,
+            raw_points, factor, points, why
+        FROM run_parts
+        UNION ALL
+        SELECT sid, 2, 0, 4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, raw_total, NULL, NULL,
+            round(greatest($min, least($max, raw_total)) - raw_total, 2), NULL
+        FROM run_scores WHERE raw_total < $min OR raw_total > $max
+    )
+    SELECT $run_id, s.subject_key,
+        (row_number() OVER (PARTITION BY l.sid ORDER BY l.grp, l.ord, l.kind, l.decided DESC NULLS LAST,
+                                                        l.record_id))::INTEGER AS line_no,
+        CASE l.kind WHEN -1 THEN 'base' WHEN 4 THEN 'total_bound' ELSE $kinds[l.kind + 1] END,
+        i.dimension_id, i.indicator_id, l.record_id, l.dataset_id, l.document, l.decided, l.status, l.category,
+        l.age_months, l.measure, l.raw_points, l.factor, l.points, $notes[list_position($whys, l.why)]
+    FROM lines l JOIN run_subjects s USING (sid)
+    LEFT JOIN score_indicators i ON i.ord = l.ord AND l.grp = 1
+    ORDER BY l.sid, line_no
+    """, {"run_id": run_id, "base": model.base, "min": model.total.min, "max": model.total.max,
+          "kinds": _LINE_KINDS, "whys": list(NOT_COUNTED_ZH), "notes": list(NOT_COUNTED_ZH.values())})
