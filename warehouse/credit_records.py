@@ -84,13 +84,18 @@ def build_credit_records(con: duckdb.DuckDBPyConnection, catalog: Catalog, as_of
 
 
 def export_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) -> Path:
-    """The day's facts as one Parquet file (written aside, renamed into place)."""
+    """The day's facts as one Parquet file."""
     folder = mart_dir(settings) / "credit_records" / f"as_of={as_of.isoformat()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "credit_records.parquet"
-    tmp = path.with_suffix(".parquet.tmp")
-    write_query(con, "SELECT * FROM mart.credit_records WHERE as_of = $as_of ORDER BY subject_key, dataset_id, "
-                     "record_id", {"as_of": as_of}, tmp)
+    return write_mart_file(con, "SELECT * FROM mart.credit_records WHERE as_of = $as_of "
+                                "ORDER BY subject_key, dataset_id, record_id", {"as_of": as_of},
+                           folder / "credit_records.parquet")
+
+
+def write_mart_file(con: duckdb.DuckDBPyConnection, sql: str, params: dict, path: Path) -> Path:
+    """A query's rows as one Parquet file of the mart, written aside and renamed into place whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    write_query(con, sql, params, tmp)
     os.replace(tmp, path)
     return path
 

@@ -15,7 +15,6 @@ the seed's annual target.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,10 +22,9 @@ from pathlib import Path
 import duckdb
 
 from foundation.catalog import Catalog
-from foundation.parquet_out import write_query
 from foundation.scoring_model import WarningRules
 from foundation.settings import Settings
-from warehouse.credit_records import mart_dir
+from warehouse.credit_records import mart_dir, write_mart_file
 from warehouse.public_records import register_terms
 
 
@@ -82,16 +80,11 @@ def build_warnings(con: duckdb.DuckDBPyConnection, catalog: Catalog, rules: Warn
 
 def export_warnings(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) -> Path:
     """The day's list with the subject's code and name, as one Parquet file."""
-    folder = mart_dir(settings) / "credit_warnings" / f"as_of={as_of.isoformat()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "credit_warnings.parquet"
-    tmp = path.with_suffix(".parquet.tmp")
-    write_query(con, """
+    return write_mart_file(con, """
         SELECT w.as_of, w.subject_key, s.uscc, s.name AS subject_name, w.* EXCLUDE (as_of, subject_key)
         FROM mart.credit_warnings w LEFT JOIN clean.subjects s USING (subject_key)
-        WHERE w.as_of = $as_of ORDER BY w.subject_key, w.decided, w.record_id""", {"as_of": as_of}, tmp)
-    os.replace(tmp, path)
-    return path
+        WHERE w.as_of = $as_of ORDER BY w.subject_key, w.decided, w.record_id""", {"as_of": as_of},
+        mart_dir(settings) / "credit_warnings" / f"as_of={as_of.isoformat()}" / "credit_warnings.parquet")
 
 
 def guidance_by_year(con: duckdb.DuckDBPyConnection, rules: WarningRules, as_of: date,

@@ -19,7 +19,6 @@ parameters: the SQL is the same for every model and holds no value from a file.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -27,10 +26,9 @@ from pathlib import Path
 import duckdb
 
 from foundation.catalog import Catalog
-from foundation.parquet_out import write_query
 from foundation.scoring_model import Indicator, ScoringModel, ScoringModels
 from foundation.settings import Settings
-from warehouse.credit_records import build_credit_records, mart_dir
+from warehouse.credit_records import build_credit_records, mart_dir, write_mart_file
 
 # Why a fact of an indicator did not count, for the explanation (publication statuses and windows).
 NOT_COUNTED_ZH = {
@@ -89,7 +87,6 @@ def run_scoring(con: duckdb.DuckDBPyConnection, catalog: Catalog, models: Scorin
 def export_run(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> Path:
     """A run's scores (with the subject's code and name, model and day) and lines as Parquet."""
     folder = mart_dir(settings) / "scores" / f"run_id={run_id}"
-    folder.mkdir(parents=True, exist_ok=True)
     queries = {
         "scores.parquet": """
             SELECT r.run_id, r.model_id, r.as_of, s.subject_key, sub.uscc, sub.name AS subject_name, s.score,
@@ -99,9 +96,7 @@ def export_run(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) 
         "score_lines.parquet": "SELECT * FROM mart.score_lines WHERE run_id = $run_id ORDER BY subject_key, line_no",
     }
     for name, sql in queries.items():
-        tmp = folder / f"{name}.tmp"
-        write_query(con, sql, {"run_id": run_id}, tmp)
-        os.replace(tmp, folder / name)
+        write_mart_file(con, sql, {"run_id": run_id}, folder / name)
     return folder
 
 
@@ -187,7 +182,8 @@ def _score(con: duckdb.DuckDBPyConnection, model: ScoringModel, as_of: date) -> 
     con.execute("""
     CREATE OR REPLACE TEMP TABLE run_facts AS
     WITH f AS (
-        SELECT s.sid, f.record_id, f.dataset_id, f.document, f.decided, f.status, f.measure, i.ord, i.by_kind, i.window_months,
+        SELECT s.sid, f.record_id, f.dataset_id, f.document, f.decided, f.status, f.measure, i.ord, i.by_kind,
+            i.window_months,
             CASE i.category_of WHEN 'severity' THEN f.severity WHEN 'kind' THEN f.record_kind
                                WHEN 'polarity' THEN f.polarity END AS category,
             date_diff('month', f.decided, $as_of::DATE) AS months,
