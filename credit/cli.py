@@ -625,6 +625,8 @@ def demo(
         f"  corrections applied {suggested}\n"
         f"  release candidate   {settings.data_root / 'publication' / 'candidates'}/<id>/review.html  "
         "(credit publish status)\n"
+        f"  credit mart         {settings.data_root / 'mart'}/  (scores of every month-end, explanations, credit "
+        "warnings: credit score runs | show <USCC> | warnings; a credit report: credit check <USCC|name>)\n"
         f"  GX Data Docs        "
         f"{settings.data_root / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}\n"
         f"  Airflow home        {settings.airflow_home}  (make airflow-ui to browse the runs)"
