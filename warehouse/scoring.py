@@ -290,7 +290,7 @@ def _insert_lines(con: duckdb.DuckDBPyConnection, model: ScoringModel, run_id: s
     )
     SELECT $run_id, s.subject_key,
         (row_number() OVER (PARTITION BY l.sid ORDER BY l.grp, l.ord, l.kind, l.decided DESC NULLS LAST,
-                                                        l.record_id))::INTEGER AS line_no,
+                                                        hash(l.record_id)))::INTEGER AS line_no,
         CASE l.kind WHEN -1 THEN 'base' WHEN 4 THEN 'total_bound' ELSE $kinds[l.kind + 1] END,
         i.dimension_id, i.indicator_id, l.record_id, l.dataset_id, l.document, l.decided, l.status, l.category,
         l.age_months, l.measure, l.raw_points, l.factor, l.points, $notes[list_position($whys, l.why)]
