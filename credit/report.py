@@ -76,6 +76,7 @@ from transforms.identifiers import resident_id_reasons, uscc_reasons
 from transforms.masking import mask_id, mask_ids_in_text
 from transforms.reasons import ALL_REASONS, FILE_REASONS
 from transforms.working_days import known_years
+from warehouse.credit_warnings import YearGuidance
 from warehouse.scorecard import METRICS, Target, load_targets
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -737,29 +738,12 @@ class WarnedSubject:
         return list(dict.fromkeys(r.dataset_id for r in self.records))
 
 
-@dataclass(frozen=True)
-class GuidanceYear:
-    year: int
-    subjects_guided: int
-    repairs_completed: int
-    repairs_by_guided: int
-    target: int
-
-    @property
-    def meets(self) -> bool:
-        return self.subjects_guided >= self.target
-
-    @property
-    def share(self) -> float | None:
-        return self.subjects_guided / self.target if self.target else None
-
-
 @dataclass
 class CreditWarnings:
     list_as_of: date | None = None  # the list shown: the report's day or the latest before it; None: no list
     subjects: list[WarnedSubject] = field(default_factory=list)  # most records first, then by code
     persons: int = 0  # natural persons on the list: counted, never named
-    guidance: list[GuidanceYear] = field(default_factory=list)
+    guidance: list[YearGuidance] = field(default_factory=list)
     threshold: int | None = None
     datasets: list[str] = field(default_factory=list)  # the warning datasets (catalogs/credit_warnings.yaml)
     annual_target: int | None = None
@@ -789,8 +773,7 @@ def _credit_warnings(con: duckdb.DuckDBPyConnection, settings: Settings, catalog
                          "AND table_name = 'credit_warnings'").fetchall()[0][0]
     if not exists:
         return out
-    out.guidance = [GuidanceYear(g.year, g.subjects_guided, g.repairs_completed, g.repairs_by_guided, g.target)
-                    for g in guidance_by_year(con, rules, as_of)]
+    out.guidance = guidance_by_year(con, rules, as_of)
     # A scoring job builds the day's list right after its score run: a run's day without warning rows is an
     # empty list, not a missing one.
     out.list_as_of = con.execute(

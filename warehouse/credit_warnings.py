@@ -36,6 +36,14 @@ class YearGuidance:
     repairs_by_guided: int
     target: int
 
+    @property
+    def meets(self) -> bool:
+        return self.subjects_guided >= self.target
+
+    @property
+    def share(self) -> float | None:
+        return self.subjects_guided / self.target if self.target else None
+
 
 def build_warnings(con: duckdb.DuckDBPyConnection, catalog: Catalog, rules: WarningRules, as_of: date,
                    settings: Settings | None = None) -> int:
