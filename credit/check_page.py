@@ -28,7 +28,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from credit.credit_check import CITY_TZ, REPAIR_ZH, VARIANT_ZH, CheckResult
-from credit.report import TEMPLATES, assert_no_resident_id
+from credit.report import TEMPLATES, assert_no_resident_id, write_atomic
 from foundation.catalog import Catalog
 
 NUMERALS = "一二三四五六七八九十"
@@ -63,12 +63,7 @@ def write_check_page(result: CheckResult, catalog: Catalog, out_dir: Path) -> Pa
     html = render(result, catalog)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{file_stem(result)}.html"
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(html, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, html)
     return path
 
 

@@ -978,7 +978,8 @@ def render(data: ReportData, catalog: Catalog, reports_dir: Path) -> str:
     return html
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """``text`` to ``path`` (UTF-8), written aside and renamed into place whole."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
@@ -992,8 +993,8 @@ def write_report(settings: Settings, html: str, as_of: date) -> Path:
     folder = settings.data_root / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     dated = folder / f"quality-report-{as_of.isoformat()}.html"
-    _write_atomic(dated, html)
-    _write_atomic(folder / "latest.html", html)
+    write_atomic(dated, html)
+    write_atomic(folder / "latest.html", html)
     return dated
 
 

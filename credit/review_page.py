@@ -25,9 +25,7 @@ refused if it still shows a valid resident ID (``credit.report.assert_no_residen
 from __future__ import annotations
 
 import json
-import os
 import re
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,7 +34,7 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from credit.report import TEMPLATES, assert_no_resident_id
+from credit.report import TEMPLATES, assert_no_resident_id, write_atomic
 from foundation.catalog import Catalog, CatalogError, FieldType
 from transforms.identifiers import uscc_reasons
 from transforms.masking import mask_id, scrub_public_text
@@ -515,10 +513,5 @@ def write_review_page(candidate_dir: Path, catalog: Catalog) -> Path:
     """``<candidate>/review.html`` from the candidate's manifest and Parquet files; returns its path."""
     html = render(collect(candidate_dir, catalog))
     path = candidate_dir / "review.html"
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(html, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, html)
     return path
