@@ -150,11 +150,16 @@ def score_warnings(
 ) -> None:
     """The credit-warning list (信用预警名单) of a day and the yearly repair guidance against the target."""
     from credit.cli import Table, _context, _esc, _read_only_warehouse, console
+    from foundation.catalog import CatalogError
     from foundation.scoring_model import load_warning_rules
     from warehouse.credit_warnings import guidance_by_year
 
     settings, cat = _context()
-    rules = load_warning_rules(cat, settings.catalog_dir)
+    try:
+        rules = load_warning_rules(cat, settings.catalog_dir)
+    except CatalogError as exc:
+        console.print(f"[red]The warning rules are invalid:[/red]\n{_esc(exc)}")
+        raise typer.Exit(2) from None
     with _read_only_warehouse(settings) as con:
         as_of = date.fromisoformat(day) if day else con.execute(
             "SELECT max(as_of) FROM mart.credit_warnings").fetchall()[0][0]
