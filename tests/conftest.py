@@ -61,6 +61,18 @@ def catalog_governed_by(tmp_path: Path, governing: str, monkeypatch) -> Path:
     return copy
 
 
+def write_csv_feed(path: Path, header: list[str], rows: list[list[str]], received: datetime) -> Path:
+    """A small CSV feed as a department sends it, its mtime the arrival time (what the inbox reads)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    stamp = received.timestamp()
+    os.utime(path, (stamp, stamp))
+    return path
+
+
 def truth_rows(data_root: Path, name: str) -> list[dict]:
     """A ground-truth file the demo generator wrote under <data root>/truth/."""
     with (data_root / "truth" / name).open(encoding="utf-8") as fh:

@@ -28,7 +28,6 @@ import hashlib
 import os
 import re
 from datetime import date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -39,6 +38,7 @@ from credit.check_page import render, write_check_page
 from credit.credit_check import check, parse_query
 from foundation.scoring_model import load_scoring_models, load_warning_rules
 from sample_city.entities import agency_uscc, make_uscc
+from tests.conftest import write_csv_feed
 from tests.restricted_scan import resident_ids_in
 from transforms.identifiers import rid_check_char
 from warehouse.credit_warnings import build_warnings
@@ -86,17 +86,6 @@ TAX_MONTHS = [("2026-03-01", "2026-03-31", "欠缴"), ("2026-04-01", "2026-04-30
               ("2026-05-01", "2026-05-31", "正常"), ("2026-06-01", "2026-06-30", "正常")]
 
 
-def _write(path: Path, header: list[str], rows: list[list[str]], received: datetime) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    stamp = received.timestamp()
-    os.utime(path, (stamp, stamp))
-    return path
-
-
 def _penalty_row(doc, who, kinds, fine, law, content, decided) -> list[str]:
     person = not who.startswith("91")
     return [PERSON_NAME if person else NAME_A, "自然人" if person else "法人及非法人组织", "" if person else who,
@@ -111,21 +100,22 @@ def _received(day: int) -> datetime:
 def _load_city(settings, catalog) -> None:
     feeds = settings.data_root / "feeds"
     files = [
-        (_write(feeds / "register.csv", REGISTER_HEADER, REGISTER, _received(1)), "legal_entity", "market_regulation"),
-        (_write(feeds / "penalty.csv", PENALTY_HEADER, [_penalty_row(*p) for p in PENALTIES], _received(2)),
+        (write_csv_feed(feeds / "register.csv", REGISTER_HEADER, REGISTER, _received(1)), "legal_entity",
+         "market_regulation"),
+        (write_csv_feed(feeds / "penalty.csv", PENALTY_HEADER, [_penalty_row(*p) for p in PENALTIES], _received(2)),
          "admin_penalty", "market_regulation"),
-        (_write(feeds / "dishonest.csv", LIST_HEADER,
+        (write_csv_feed(feeds / "dishonest.csv", LIST_HEADER,
                 [[NAME_B, "法人及非法人组织", ORG_B, "严重违法失信名单", "列入", "列2026-01", "提供虚假材料",
                   "2026-03-01", "", "乳山市市场监督管理局", AGENCY, "乳山市市场监督管理局", AGENCY]], _received(2)),
          "dishonesty_list", "market_regulation"),
-        (_write(feeds / "reward.csv", REWARD_HEADER,
+        (write_csv_feed(feeds / "reward.csv", REWARD_HEADER,
                 [[NAME_C, "法人及非法人组织", ORG_C, "奖2026-01", "授予荣誉称号", "授予“守合同重信用”企业称号",
                   "2026-06-15", "乳山市市场监督管理局", AGENCY, "乳山市市场监督管理局", AGENCY]], _received(2)),
          "admin_reward", "market_regulation"),
-        (_write(feeds / "tax.csv", TAX_HEADER,
+        (write_csv_feed(feeds / "tax.csv", TAX_HEADER,
                 [[ORG_A, NAME_A, "增值税", start, end, "1", *(("0", "1") if state == "欠缴" else ("1", "0")), state]
                  for start, end, state in TAX_MONTHS], _received(10)), "tax_payment", "tax"),
-        (_write(feeds / "repair.csv", REPAIR_HEADER,
+        (write_csv_feed(feeds / "repair.csv", REPAIR_HEADER,
                 [[NAME_A, "法人及非法人组织", ORG_A, "行政处罚", "罚2025-04", "信用修复", "2025-07-01",
                   "乳山市市场监督管理局", AGENCY]], _received(3)), "credit_repair", "market_regulation"),
     ]

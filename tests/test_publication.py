@@ -9,11 +9,8 @@ credit/publication.py; the published files are scanned as an attacker would read
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 from datetime import date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -31,7 +28,7 @@ from credit.publication import (
 from foundation.catalog import Disclosure, load_catalog
 from foundation.settings import get_settings
 from sample_city.entities import agency_uscc, make_uscc
-from tests.conftest import catalog_governed_by
+from tests.conftest import catalog_governed_by, write_csv_feed
 from tests.restricted_scan import resident_ids_in
 from transforms.identifiers import rid_check_char
 
@@ -113,17 +110,6 @@ def _name(i: int | None) -> str:
     return "张某某" if i is None else f"乳山市测试{i}号有限公司"
 
 
-def _write(path: Path, header: list[str], rows: list[list[str]], received: datetime) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    stamp = received.timestamp()
-    os.utime(path, (stamp, stamp))
-    return path
-
-
 def _penalty_rows() -> list[list[str]]:
     rows = []
     for doc, i, kinds, fine, law, content, decided, own_end, note in PENALTIES:
@@ -139,14 +125,14 @@ def _load_city(settings, catalog) -> None:
     """Penalties and list entries received 2026-07-02, repairs 2026-08-03 (after the records they name)."""
     inbox = settings.data_root / "feeds"
     files = [
-        (_write(inbox / "penalty.csv", PENALTY_HEADER, _penalty_rows(), datetime(2026, 7, 2, 9, tzinfo=CITY)),
+        (write_csv_feed(inbox / "penalty.csv", PENALTY_HEADER, _penalty_rows(), datetime(2026, 7, 2, 9, tzinfo=CITY)),
          "admin_penalty"),
-        (_write(inbox / "dishonest.csv", LIST_HEADER,
+        (write_csv_feed(inbox / "dishonest.csv", LIST_HEADER,
                 [[_name(i), "法人及非法人组织", ORGS[i], "严重违法失信名单", event, doc, "提供虚假材料", day, until,
                   "乳山市市场监督管理局", AGENCY, "乳山市市场监督管理局", AGENCY, ""]
                  for i, event, doc, day, until in LIST_EVENTS], datetime(2026, 7, 2, 10, tzinfo=CITY)),
          "dishonesty_list"),
-        (_write(inbox / "repair.csv", REPAIR_HEADER,
+        (write_csv_feed(inbox / "repair.csv", REPAIR_HEADER,
                 [[_name(i), "法人及非法人组织", ORGS[i], what, doc, kind, day, "乳山市市场监督管理局", AGENCY]
                  for i, what, doc, kind, day in REPAIRS], datetime(2026, 8, 3, 9, tzinfo=CITY)),
          "credit_repair"),
